@@ -1,0 +1,16 @@
+"""Small building blocks shared by the model families."""
+
+from effvid.models.layers.attention import channel_split_attention
+from effvid.models.layers.channel_shuffle import ChannelShuffle
+from effvid.models.layers.drop_path import DropPath
+from effvid.models.layers.dynamic_relu import DynamicReLU, StaticReLU
+from effvid.models.layers.pooling import GlobalAvgPool
+
+__all__ = [
+    "ChannelShuffle",
+    "DropPath",
+    "DynamicReLU",
+    "GlobalAvgPool",
+    "StaticReLU",
+    "channel_split_attention",
+]

@@ -1,0 +1,25 @@
+"""Multi-head attention whose heads are contiguous channel slices (the Mobile-Former convention)."""
+
+import torch
+import torch.nn.functional as F
+
+
+def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(B, L, C) -> (B, heads, L, C / heads); head i holds channels [i*C/h, (i+1)*C/h)."""
+    batch, length, channels = x.shape
+    return x.view(batch, length, num_heads, channels // num_heads).transpose(1, 2)
+
+
+def channel_split_attention(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, num_heads: int
+) -> torch.Tensor:
+    """Softmax attention with `num_heads` heads taken as contiguous channel slices.
+
+    query (B, Lq, C), key (B, Lk, C), value (B, Lk, Cv) -> (B, Lq, Cv). The scale is the
+    default (C / heads) ** -0.5. The head outputs are concatenated back in head order.
+    """
+    out = F.scaled_dot_product_attention(
+        _split_heads(query, num_heads), _split_heads(key, num_heads), _split_heads(value, num_heads)
+    )
+    batch, _, length, _ = out.shape
+    return out.transpose(1, 2).reshape(batch, length, -1)

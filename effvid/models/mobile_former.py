@@ -1,0 +1,670 @@
+"""Mobile-Former: Bridging MobileNet and Transformer (Chen et al., CVPR 2022, arXiv 2108.05895).
+
+A MobileNet-like CNN ("Mobile") and a tiny Transformer over a few learnable global tokens
+("Former") run in parallel and talk through two light cross-attention bridges in every block:
+
+    Mobile->Former: the tokens query the feature map (keys = values = raw features).
+    Former:         token self-attention (query projection only) + FFN, post-norm.
+    Mobile:         a depthwise-separable block whose dynamic ReLUs are driven by the first token.
+    Former->Mobile: every position queries the tokens (keys/values projected from the tokens).
+
+This file follows the first author's released code (github.com/AAboys/MobileFormer, commit
+b19a2a7) exactly, as described in effvid's spec `video_mobile_former.md` section 1: the dynamic
+channel gate in Mobile->Former, the inner residual of the stride-2 block, the lite bottleneck,
+the per-site channel shuffles of the 26M variant, the extra bridge after the last block and the
+head that concatenates the pooled features with token 0. Parameter and buffer names equal the
+authors' checkpoints, so their state dicts load strictly.
+
+Differences from that code, none of which changes a released model's output:
+- tokens are laid out batch-first (B, M, D) instead of sequence-first (M, B, D);
+- attention runs through `scaled_dot_product_attention`;
+- drop-path on tokens drops whole samples (the authors' dropped single tokens; every released
+  recipe trains with drop-path 0).
+
+The blocks are written once for any dimensionality: a `ConvLayers` object builds the convs and
+norms, so `video_mobile_former.py` reuses every block with 3-D convolutions.
+"""
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from effvid.models.layers import (
+    ChannelShuffle,
+    DropPath,
+    DynamicReLU,
+    GlobalAvgPool,
+    StaticReLU,
+    channel_split_attention,
+)
+from effvid.models.registry import ModelCard, build_model, register_model
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class BlockSpec(NamedTuple):
+    """One Mobile-Former block: expansion of its first conv, output channels, spatial stride."""
+
+    expansion: int
+    out_channels: int
+    stride: int
+
+
+class ConvLayers:
+    """Builds the convolutions and norms of a Mobile-Former for 2-D images.
+
+    Subclasses change the dimensionality (see `VideoConvLayers`); the blocks only call these
+    methods. No conv has a bias; every 3x3 conv has padding 1.
+    """
+
+    input_ndim = 4
+    input_layout = "(B, C, H, W)"
+
+    def stem(self, in_channels: int, out_channels: int) -> nn.Module:
+        """3x3 conv, spatial stride 2."""
+        return nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1, bias=False)
+
+    def depthwise(self, in_channels: int, out_channels: int, stride: int) -> nn.Module:
+        """3x3 depthwise conv with channel multiplier out/in (output c*e+m copies input c)."""
+        return nn.Conv2d(
+            in_channels, out_channels, 3, stride=stride, padding=1, groups=in_channels, bias=False
+        )
+
+    def pointwise(self, in_channels: int, out_channels: int, groups: int = 1) -> nn.Module:
+        """1x1 conv, optionally grouped."""
+        return nn.Conv2d(in_channels, out_channels, 1, groups=groups, bias=False)
+
+    def norm(self, channels: int) -> nn.Module:
+        return nn.BatchNorm2d(channels)
+
+
+def _shuffle(groups: int) -> nn.Module:
+    """A channel shuffle, or an empty slot that keeps the authors' Sequential indices."""
+    return ChannelShuffle(groups) if groups > 1 else nn.Identity()
+
+
+class MobileToFormer(nn.Module):
+    """Mobile->Former bridge: the tokens gather information from the feature map.
+
+    Only the tokens are projected (query); keys and values are the raw features, split into
+    `num_heads` channel slices. The attended features are gated per token and channel by
+    2*hsigmoid(Linear(tokens)), projected to the token width and added with a post-norm.
+
+    x: (B, C, *spatial), tokens: (B, M, D) -> tokens (B, M, D). Attention runs over every
+    position of x, i.e. over H*W for images and T*H*W for clips.
+    """
+
+    def __init__(
+        self, channels: int, token_dim: int, num_heads: int = 2, drop_path: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.alpha = nn.Sequential(nn.Linear(token_dim, channels), nn.Hardsigmoid())
+        self.q = nn.Linear(token_dim, channels)
+        self.proj = nn.Linear(channels, token_dim)
+        self.layer_norm = nn.LayerNorm(token_dim)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        features = x.flatten(2).transpose(1, 2)  # (B, N, C)
+        attended = channel_split_attention(self.q(tokens), features, features, self.num_heads)
+        attended = attended * (2.0 * self.alpha(tokens))
+        return self.layer_norm(tokens + self.drop_path(self.proj(attended)))
+
+
+class Former(nn.Module):
+    """The token Transformer layer: query-only self-attention and a 2x FFN, both post-norm.
+
+    Keys and values are the tokens themselves (no projection), as in the authors' code.
+    tokens: (B, M, D) -> (B, M, D).
+    """
+
+    def __init__(
+        self, token_dim: int, num_heads: int = 4, ffn_ratio: int = 2, drop_path: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.ffn = nn.Sequential(
+            nn.Linear(token_dim, token_dim * ffn_ratio),
+            nn.GELU(),
+            nn.Linear(token_dim * ffn_ratio, token_dim),
+        )
+        self.ffn_norm = nn.LayerNorm(token_dim)
+        self.q = nn.Linear(token_dim, token_dim)
+        self.channel_mlp = nn.Linear(token_dim, token_dim)
+        self.layer_norm = nn.LayerNorm(token_dim)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        attended = channel_split_attention(self.q(tokens), tokens, tokens, self.num_heads)
+        tokens = self.layer_norm(tokens + self.drop_path(self.channel_mlp(attended)))
+        return self.ffn_norm(tokens + self.ffn(tokens))
+
+
+class FormerToMobile(nn.Module):
+    """Former->Mobile bridge: every position of the feature map reads from the tokens.
+
+    The raw features are the queries (no projection); keys and values are projected from the
+    tokens (`k` and `proj`); softmax over the M tokens; no output projection, no norm.
+    x: (B, C, *spatial), tokens: (B, M, D) -> (B, C, *spatial).
+    """
+
+    def __init__(
+        self, channels: int, token_dim: int, num_heads: int = 2, drop_path: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.k = nn.Linear(token_dim, channels)
+        self.proj = nn.Linear(token_dim, channels)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        queries = x.flatten(2).transpose(1, 2)  # (B, N, C)
+        read = channel_split_attention(queries, self.k(tokens), self.proj(tokens), self.num_heads)
+        return x + self.drop_path(read.transpose(1, 2).reshape(x.shape))
+
+
+class GlobalBranchSpec(NamedTuple):
+    """Widths and switches of the token branch shared by every block."""
+
+    token_dim: int
+    bridge_heads: int
+    former_heads: int
+    ffn_ratio: int
+    mobile_to_former: bool
+    former_to_mobile: bool
+    dynamic_relu: bool
+    hyper_reduction: int
+
+
+class LiteBottleneck(nn.Module):
+    """The first block after the stem: depthwise (x expansion) + ReLU6, then pointwise; no tokens.
+
+    x: (B, Cin, *spatial) -> (B, Cout, *spatial / stride); tokens pass through unchanged. The
+    identity skip is a plain add when the stride is 1 and the widths match.
+    """
+
+    def __init__(
+        self,
+        layers: ConvLayers,
+        in_channels: int,
+        spec: BlockSpec,
+        pointwise_groups: int = 1,
+    ) -> None:
+        super().__init__()
+        hidden = in_channels * spec.expansion
+        self.conv = nn.Sequential(
+            layers.depthwise(in_channels, hidden, spec.stride),
+            layers.norm(hidden),
+            nn.ReLU6(inplace=True),
+            _shuffle(in_channels if pointwise_groups > 1 else 1),
+            layers.pointwise(hidden, spec.out_channels, pointwise_groups),
+            layers.norm(spec.out_channels),
+        )
+        self.use_skip = spec.stride == 1 and in_channels == spec.out_channels
+
+    def forward(
+        self, x: torch.Tensor, tokens: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out = self.conv(x)
+        return (x + out if self.use_skip else out), tokens
+
+
+class _BridgedBlock(nn.Module):
+    """What every Mobile-Former block shares: the bridges and the Former around a Mobile part.
+
+    Order of one block: Mobile->Former on the block input, the Former, the Mobile part (its
+    dynamic ReLUs read token 0 of the updated tokens), its skip, then Former->Mobile.
+    Subclasses register their convs first (the authors' state-dict order), then call
+    `_add_global_branch`, and implement `mobile(x, token0)`.
+    """
+
+    def _add_global_branch(
+        self, in_channels: int, out_channels: int, spec: GlobalBranchSpec | None, drop_path: float
+    ) -> None:
+        self.local_global = self.global_block = self.global_local = None
+        if spec is None:
+            return
+        if spec.mobile_to_former:
+            self.local_global = MobileToFormer(
+                in_channels, spec.token_dim, spec.bridge_heads, drop_path
+            )
+        self.global_block = Former(spec.token_dim, spec.former_heads, spec.ffn_ratio, drop_path)
+        if spec.former_to_mobile:
+            self.global_local = FormerToMobile(
+                out_channels, spec.token_dim, spec.bridge_heads, drop_path
+            )
+
+    def mobile(self, x: torch.Tensor, token0: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self, x: torch.Tensor, tokens: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.local_global is not None:
+            tokens = self.local_global(x, tokens)
+        if self.global_block is not None:
+            tokens = self.global_block(tokens)
+        x = self.mobile(x, None if tokens is None else tokens[:, 0])
+        if self.global_local is not None:
+            x = self.global_local(x, tokens)
+        return x, tokens
+
+
+def _activation(spec: GlobalBranchSpec | None, channels: int) -> nn.Module:
+    if spec is None or not spec.dynamic_relu:
+        return StaticReLU()
+    return DynamicReLU(spec.token_dim, channels, spec.hyper_reduction)
+
+
+class MobileFormerBlock(_BridgedBlock):
+    """Stride-1 block (authors' `DnaBlock`): pw expand, dw, pw project, skip if widths match.
+
+    x: (B, Cin, *spatial), tokens: (B, M, D) -> (B, Cout, *spatial), tokens.
+    With grouped pointwise convs (26M) a shuffle follows each pointwise BN.
+    """
+
+    def __init__(
+        self,
+        layers: ConvLayers,
+        in_channels: int,
+        spec: BlockSpec,
+        global_spec: GlobalBranchSpec | None,
+        pointwise_groups: int = 1,
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        hidden = in_channels * spec.expansion
+        out_channels = spec.out_channels
+        self.conv1 = nn.Sequential(
+            layers.pointwise(in_channels, hidden, pointwise_groups),
+            layers.norm(hidden),
+            _shuffle(pointwise_groups),
+        )
+        self.hyper1 = _activation(global_spec, hidden)
+        self.conv2 = nn.Sequential(layers.depthwise(hidden, hidden, 1), layers.norm(hidden))
+        self.hyper2 = _activation(global_spec, hidden)
+        self.conv3 = nn.Sequential(
+            layers.pointwise(hidden, out_channels, pointwise_groups),
+            layers.norm(out_channels),
+            _shuffle(pointwise_groups),
+        )
+        self.use_skip = in_channels == out_channels
+        self.drop_path = DropPath(drop_path)
+        self._add_global_branch(in_channels, out_channels, global_spec, drop_path)
+
+    def mobile(self, x: torch.Tensor, token0: torch.Tensor | None) -> torch.Tensor:
+        out = self.hyper1(self.conv1(x), token0)
+        out = self.hyper2(self.conv2(out), token0)
+        out = self.conv3(out)
+        return x + self.drop_path(out) if self.use_skip else out
+
+
+class MobileFormerDownBlock(_BridgedBlock):
+    """Stride-2 block (authors' `DnaBlock3`): dw (s2, x e) -> pw = r -> dw (x4) -> pw, + r.
+
+    x: (B, Cin, *spatial), tokens -> (B, Cout, *spatial / 2), tokens. The inner residual adds
+    the first pointwise output r to the block output; there is no outer skip.
+    """
+
+    second_expansion = 4
+
+    def __init__(
+        self,
+        layers: ConvLayers,
+        in_channels: int,
+        spec: BlockSpec,
+        global_spec: GlobalBranchSpec | None,
+        pointwise_groups: int = 1,
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        hidden = in_channels * spec.expansion
+        out_channels = spec.out_channels
+        hidden2 = out_channels * self.second_expansion
+        shuffle_groups = (in_channels, out_channels) if pointwise_groups > 1 else (1, 1)
+        self.conv1 = nn.Sequential(
+            layers.depthwise(in_channels, hidden, spec.stride),
+            layers.norm(hidden),
+            _shuffle(shuffle_groups[0]),
+        )
+        self.hyper1 = _activation(global_spec, hidden)
+        self.conv2 = nn.Sequential(
+            layers.pointwise(hidden, out_channels, pointwise_groups), layers.norm(out_channels)
+        )
+        self.conv3 = nn.Sequential(
+            layers.depthwise(out_channels, hidden2, 1),
+            layers.norm(hidden2),
+            _shuffle(shuffle_groups[1]),
+        )
+        self.hyper3 = _activation(global_spec, hidden2)
+        self.conv4 = nn.Sequential(
+            layers.pointwise(hidden2, out_channels, pointwise_groups), layers.norm(out_channels)
+        )
+        self.drop_path = DropPath(drop_path)
+        self._add_global_branch(in_channels, out_channels, global_spec, drop_path)
+
+    def mobile(self, x: torch.Tensor, token0: torch.Tensor | None) -> torch.Tensor:
+        residual = self.conv2(self.hyper1(self.conv1(x), token0))
+        out = self.conv4(self.hyper3(self.conv3(residual), token0))
+        return residual + self.drop_path(out)
+
+
+class MergeClassifier(nn.Module):
+    """Head: 1x1 conv to 6C, global pool + h-swish, concat token 0, FC + BN + h-swish, classifier.
+
+    x: (B, C, *spatial), tokens: (B, M, D) or None -> logits (B, num_classes), or the
+    (B, hidden) pre-logits.
+    """
+
+    expansion = 6
+
+    def __init__(
+        self,
+        layers: ConvLayers,
+        in_channels: int,
+        token_dim: int,
+        hidden: int,
+        num_classes: int,
+        pointwise_groups: int = 1,
+        drop_rate: float = 0.0,
+    ) -> None:
+        super().__init__()
+        channels = in_channels * self.expansion
+        self.conv = nn.Sequential(
+            _shuffle(pointwise_groups),
+            layers.pointwise(in_channels, channels, pointwise_groups),
+            layers.norm(channels),
+            nn.ReLU6(inplace=True),
+        )
+        self.avgpool = nn.Sequential(GlobalAvgPool(), nn.Hardswish())
+        self.fc = nn.Sequential(
+            nn.Linear(channels + token_dim, hidden), nn.BatchNorm1d(hidden), nn.Hardswish()
+        )
+        self.classifier = nn.Sequential(nn.Dropout(drop_rate), _linear_head(hidden, num_classes))
+
+    def forward(
+        self, x: torch.Tensor, tokens: torch.Tensor | None, pre_logits: bool = False
+    ) -> torch.Tensor:
+        pooled = self.avgpool(self.conv(x))
+        if tokens is not None:
+            pooled = torch.cat([pooled, tokens[:, 0]], dim=1)
+        hidden = self.fc(pooled)
+        return hidden if pre_logits else self.classifier(hidden)
+
+
+def _linear_head(in_features: int, num_classes: int) -> nn.Module:
+    """The final classifier; Identity when num_classes is 0."""
+    return nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
+
+
+@torch.no_grad()
+def _init_weights(module: nn.Module) -> None:
+    """The authors' init of one module: conv N(0, sqrt(2 / (kernel volume * C_out))), Linear
+    N(0, 0.01) with zero bias, norms weight 1 and bias 0; anything else keeps its default."""
+    if isinstance(module, nn.Conv2d | nn.Conv3d):
+        fan_out = math.prod(module.kernel_size) * module.out_channels
+        module.weight.normal_(0.0, math.sqrt(2.0 / fan_out))
+    elif isinstance(module, nn.Linear):
+        module.weight.normal_(0.0, 0.01)
+        module.bias.zero_()
+    elif isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d):
+        module.weight.fill_(1.0)
+        module.bias.zero_()
+
+
+class MobileFormer(nn.Module):
+    """Mobile-Former for images; with `VideoConvLayers`, the backbone of Video Mobile-Former.
+
+    Input (B, 3, H, W) -> logits (B, num_classes). The stem halves the resolution, then the lite
+    bottleneck and the Mobile-Former blocks (each stride-2 block halves it again), a final
+    Mobile->Former bridge, and the merge head.
+
+    Ablation switches: `global_branch=False` removes the tokens, the Former, every bridge and the
+    dynamic ReLUs (the CNN alone); `mobile_to_former` / `former_to_mobile` remove one bridge
+    direction; `dynamic_relu=False` uses static ReLUs.
+    """
+
+    def __init__(
+        self,
+        *,
+        stem_channels: int,
+        lite_block: Sequence[int],
+        blocks: Sequence[Sequence[int]],
+        num_tokens: int,
+        token_dim: int,
+        head_hidden: int,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        pointwise_groups: int = 1,
+        bridge_heads: int = 2,
+        former_heads: int = 4,
+        ffn_ratio: int = 2,
+        hyper_reduction: int = 4,
+        global_branch: bool = True,
+        mobile_to_former: bool = True,
+        former_to_mobile: bool = True,
+        dynamic_relu: bool = True,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        conv_layers: ConvLayers | None = None,
+    ) -> None:
+        super().__init__()
+        layers = conv_layers or ConvLayers()
+        lite_block = BlockSpec(*lite_block)
+        blocks = [BlockSpec(*block) for block in blocks]
+        self.input_ndim = layers.input_ndim
+        self.input_layout = layers.input_layout
+        self.num_classes = num_classes
+        self.tokens = nn.Embedding(num_tokens, token_dim) if global_branch else None
+        global_spec = None
+        if global_branch:
+            global_spec = GlobalBranchSpec(
+                token_dim=token_dim,
+                bridge_heads=bridge_heads,
+                former_heads=former_heads,
+                ffn_ratio=ffn_ratio,
+                mobile_to_former=mobile_to_former,
+                former_to_mobile=former_to_mobile,
+                dynamic_relu=dynamic_relu,
+                hyper_reduction=hyper_reduction,
+            )
+        self.stem = nn.Sequential(
+            layers.stem(in_chans, stem_channels), layers.norm(stem_channels), nn.ReLU6(inplace=True)
+        )
+        features: list[nn.Module] = [
+            LiteBottleneck(layers, stem_channels, lite_block, pointwise_groups)
+        ]
+        channels = lite_block.out_channels
+        for index, spec in enumerate(blocks):
+            block_cls = MobileFormerDownBlock if spec.stride > 1 else MobileFormerBlock
+            drop_path = drop_path_rate * (index + 1) / len(blocks)
+            features.append(
+                block_cls(layers, channels, spec, global_spec, pointwise_groups, drop_path)
+            )
+            channels = spec.out_channels
+        self.features = nn.Sequential(*features)
+        self.local_global = (
+            MobileToFormer(channels, token_dim, bridge_heads) if global_spec else None
+        )
+        self.classifier = MergeClassifier(
+            layers,
+            channels,
+            token_dim if global_branch else 0,
+            head_hidden,
+            num_classes,
+            pointwise_groups,
+            drop_rate,
+        )
+        self.num_features = head_hidden
+        # One pass in registration order after construction, as the authors do: with the same
+        # seed this reproduces their initial weights bit for bit. The token table keeps N(0, 1).
+        self.apply(_init_weights)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != self.input_ndim:
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape {self.input_layout}, "
+                f"got a tensor of shape {tuple(x.shape)}"
+            )
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x: (B, 3, H, W) (or (B, 3, T, H, W) for video) -> (last feature map, tokens).
+
+        The tokens (B, M, D) are those after the final Mobile->Former bridge (None without the
+        global branch)."""
+        self._check_input(x)
+        tokens = None
+        if self.tokens is not None:
+            tokens = self.tokens.weight.unsqueeze(0).expand(x.shape[0], -1, -1)
+        x = self.stem(x)
+        for block in self.features:
+            x, tokens = block(x, tokens)
+        if self.local_global is not None:
+            tokens = self.local_global(x, tokens)
+        return x, tokens
+
+    def forward_head(
+        self, features: tuple[torch.Tensor, torch.Tensor | None], pre_logits: bool = False
+    ) -> torch.Tensor:
+        """(feature map, tokens) -> logits (B, num_classes), or (B, num_features) pre-logits."""
+        x, tokens = features
+        return self.classifier(x, tokens, pre_logits=pre_logits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier.classifier[1]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the final Linear with a freshly initialised one (Identity for 0 classes)."""
+        self.num_classes = num_classes
+        self.classifier.classifier[1] = _linear_head(self.num_features, num_classes)
+        self.classifier.classifier[1].apply(_init_weights)
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters a recipe may exclude from weight decay besides norms and biases."""
+        return {"tokens.weight"} if self.tokens is not None else set()
+
+
+# Per-variant tables from the authors' code (spec section 1.9): stem width, lite block, blocks
+# (expansion, out channels, stride), tokens M x D, head FC width, dropout of their recipe.
+# fmt: off
+MOBILE_FORMER_CONFIGS: dict[str, dict] = {
+    "26m": dict(
+        stem_channels=8,
+        lite_block=(3, 12, 2),
+        blocks=[(3, 12, 1), (6, 24, 2), (3, 24, 1), (6, 48, 2), (4, 48, 1), (6, 64, 1),
+                (6, 96, 2), (6, 96, 1)],
+        num_tokens=3, token_dim=128, head_hidden=1024, pointwise_groups=4, drop_rate=0.1,
+    ),
+    "52m": dict(
+        stem_channels=8,
+        lite_block=(3, 12, 2),
+        blocks=[(3, 12, 1), (6, 24, 2), (3, 24, 1), (6, 48, 2), (4, 48, 1), (6, 64, 1),
+                (6, 96, 2), (6, 96, 1)],
+        num_tokens=3, token_dim=128, head_hidden=1024, drop_rate=0.2,
+    ),
+    "96m": dict(
+        stem_channels=12,
+        lite_block=(2, 12, 1),
+        blocks=[(6, 16, 2), (6, 32, 2), (3, 32, 1), (6, 64, 2), (4, 64, 1), (6, 88, 1),
+                (6, 128, 2), (6, 128, 1)],
+        num_tokens=4, token_dim=128, head_hidden=1280, drop_rate=0.2,
+    ),
+    "151m": dict(
+        stem_channels=12,
+        lite_block=(2, 12, 1),
+        blocks=[(6, 16, 2), (3, 16, 1), (6, 32, 2), (3, 32, 1), (6, 64, 2), (4, 64, 1),
+                (6, 88, 1), (6, 88, 1), (6, 128, 2), (6, 128, 1), (6, 128, 1)],
+        num_tokens=6, token_dim=192, head_hidden=1280, drop_rate=0.2,
+    ),
+    "214m": dict(
+        stem_channels=12,
+        lite_block=(2, 12, 1),
+        blocks=[(6, 20, 2), (3, 20, 1), (6, 40, 2), (4, 40, 1), (6, 80, 2), (4, 80, 1),
+                (6, 112, 1), (6, 112, 1), (6, 160, 2), (6, 160, 1), (6, 160, 1)],
+        num_tokens=6, token_dim=192, head_hidden=1600, drop_rate=0.2,
+    ),
+    "294m": dict(
+        stem_channels=16,
+        lite_block=(2, 16, 1),
+        blocks=[(6, 24, 2), (4, 24, 1), (6, 48, 2), (4, 48, 1), (6, 96, 2), (4, 96, 1),
+                (6, 128, 1), (6, 128, 1), (6, 192, 2), (6, 192, 1), (6, 192, 1)],
+        num_tokens=6, token_dim=192, head_hidden=1920, drop_rate=0.3,
+    ),
+    "508m": dict(
+        stem_channels=24,
+        lite_block=(2, 24, 1),
+        blocks=[(6, 40, 2), (3, 40, 1), (6, 72, 2), (3, 72, 1), (6, 128, 2), (4, 128, 1),
+                (6, 176, 1), (6, 176, 1), (6, 240, 2), (6, 240, 1), (6, 240, 1)],
+        num_tokens=6, token_dim=192, head_hidden=1920, drop_rate=0.3,
+    ),
+}
+# fmt: on
+
+MOBILE_FORMER_SOURCE = (
+    "Mobile-Former (arXiv 2108.05895); authors' code github.com/AAboys/MobileFormer b19a2a7"
+)
+
+
+def _image_card(variant: str, params: int, flops: int) -> ModelCard:
+    return ModelCard(
+        name=f"mobileformer_{variant}",
+        family="mobile_former",
+        num_frames=1,
+        input_size=224,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        num_classes=1000,
+        test_clips=1,
+        test_crops=1,
+        params=params,
+        flops_per_view=flops,
+        source=MOBILE_FORMER_SOURCE,
+        notes="ImageNet-1k; eval: resize 256, centre crop 224, bilinear.",
+    )
+
+
+def _create_mobile_former(variant: str, **overrides) -> MobileFormer:
+    return build_model(MobileFormer, MOBILE_FORMER_CONFIGS[variant], overrides)
+
+
+@register_model(_image_card("26m", params=3_232_788, flops=26_046_336))
+def mobileformer_26m(**overrides) -> MobileFormer:
+    return _create_mobile_former("26m", **overrides)
+
+
+@register_model(_image_card("52m", params=3_469_092, flops=51_786_624))
+def mobileformer_52m(**overrides) -> MobileFormer:
+    return _create_mobile_former("52m", **overrides)
+
+
+@register_model(_image_card("96m", params=4_585_252, flops=96_334_448))
+def mobileformer_96m(**overrides) -> MobileFormer:
+    return _create_mobile_former("96m", **overrides)
+
+
+@register_model(_image_card("151m", params=7_595_828, flops=152_012_400))
+def mobileformer_151m(**overrides) -> MobileFormer:
+    return _create_mobile_former("151m", **overrides)
+
+
+@register_model(_image_card("214m", params=9_425_920, flops=215_252_960))
+def mobileformer_214m(**overrides) -> MobileFormer:
+    return _create_mobile_former("214m", **overrides)
+
+
+@register_model(_image_card("294m", params=11_422_648, flops=295_430_400))
+def mobileformer_294m(**overrides) -> MobileFormer:
+    return _create_mobile_former("294m", **overrides)
+
+
+@register_model(_image_card("508m", params=13_976_976, flops=510_642_176))
+def mobileformer_508m(**overrides) -> MobileFormer:
+    return _create_mobile_former("508m", **overrides)

@@ -1,0 +1,123 @@
+"""The model zoo: name -> builder and model card; `create_model`, `list_models`, `get_model_card`.
+
+Each variant is one tiny builder function decorated with `@register_model(card)`. The card says
+what the variant expects (frames, size, normalisation, test views) and what it costs (params,
+multiply-adds per view), measured on the model as registered.
+"""
+
+import difflib
+import fnmatch
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a registered model expects and costs.
+
+    FLOPs are multiply-adds (the convention of the Mobile-Former, X3D and DualFormer papers and of
+    fvcore) for one view of `input_shape`; `flops_total` multiplies by the default test views
+    (`test_clips` temporal clips x `test_crops` spatial crops).
+    """
+
+    name: str
+    family: str
+    num_frames: int  # 1 for image models
+    input_size: int  # square crop side, pixels
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    num_classes: int
+    test_clips: int
+    test_crops: int
+    params: int
+    flops_per_view: int
+    source: str
+    sampling_rate: int | None = None  # frame interval of dense sampling; None for images
+    notes: str = ""
+    extras: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_video(self) -> bool:
+        return self.num_frames > 1
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One view, batch 1: (1, 3, T, H, W) for video models, (1, 3, H, W) for image models."""
+        size = (self.input_size, self.input_size)
+        return (1, 3, self.num_frames, *size) if self.is_video else (1, 3, *size)
+
+    @property
+    def test_views(self) -> int:
+        return self.test_clips * self.test_crops
+
+    @property
+    def flops_total(self) -> int:
+        return self.flops_per_view * self.test_views
+
+
+@dataclass(frozen=True)
+class _Entry:
+    builder: Callable[..., nn.Module]
+    card: ModelCard
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_model(card: ModelCard) -> Callable[[Callable[..., nn.Module]], Callable]:
+    """Decorator: register `builder(**overrides) -> nn.Module` under `card.name`."""
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if card.name in _REGISTRY:
+            raise ValueError(f"model {card.name!r} is registered twice")
+        _REGISTRY[card.name] = _Entry(builder, card)
+        return builder
+
+    return decorate
+
+
+def _entry(name: str) -> _Entry:
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"unknown model {name!r}{hint} (see effvid.list_models())")
+    return _REGISTRY[name]
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style pattern, e.g. 'vmf_*', sorted."""
+    return sorted(name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern))
+
+
+def get_model_card(name: str) -> ModelCard:
+    return _entry(name).card
+
+
+def create_model(name: str, *, num_classes: int | None = None, **overrides) -> nn.Module:
+    """Build a registered model with fresh weights.
+
+    `num_classes` replaces the card's class count; any other keyword overrides one constructor
+    argument of the model class (e.g. `drop_path_rate=0.1`). The card's params and FLOPs hold for
+    the defaults only. The model gets a `model_name` attribute.
+    """
+    entry = _entry(name)
+    if num_classes is not None:
+        overrides["num_classes"] = num_classes
+    model = entry.builder(**overrides)
+    model.model_name = name
+    return model
+
+
+def build_model(model_cls: type[nn.Module], config: Mapping, overrides: Mapping) -> nn.Module:
+    """Instantiate `model_cls(**config, **overrides)`, refusing unknown override names clearly."""
+    accepted = inspect.signature(model_cls).parameters
+    unknown = sorted(set(overrides) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"{model_cls.__name__} has no argument {', '.join(map(repr, unknown))}; "
+            f"accepted: {', '.join(accepted)}"
+        )
+    return model_cls(**{**config, **overrides})
