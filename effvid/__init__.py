@@ -1,6 +1,19 @@
 """effvid: efficient video recognition."""
 
+from effvid.deploy.flops import FlopCount, count_flops, count_params
 from effvid.models import ModelCard, create_model, get_model_card, list_models
+from effvid.models.checkpoints import CheckpointError, LoadReport, load_checkpoint
 
-__all__ = ["ModelCard", "create_model", "get_model_card", "list_models"]
+__all__ = [
+    "CheckpointError",
+    "FlopCount",
+    "LoadReport",
+    "ModelCard",
+    "count_flops",
+    "count_params",
+    "create_model",
+    "get_model_card",
+    "list_models",
+    "load_checkpoint",
+]
 __version__ = "0.1.0"

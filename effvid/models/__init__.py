@@ -1,6 +1,6 @@
 """Model families. Importing this package registers every variant."""
 
-from effvid.models import mobile_former  # noqa: F401  (registers the variants)
+from effvid.models import mobile_former, video_mobile_former  # noqa: F401  (registration)
 from effvid.models.registry import (
     ModelCard,
     create_model,

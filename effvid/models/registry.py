@@ -67,6 +67,13 @@ class _Entry:
 _REGISTRY: dict[str, _Entry] = {}
 
 
+class UnknownModelError(KeyError):
+    """No model is registered under the requested name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def register_model(card: ModelCard) -> Callable[[Callable[..., nn.Module]], Callable]:
     """Decorator: register `builder(**overrides) -> nn.Module` under `card.name`."""
 
@@ -83,7 +90,7 @@ def _entry(name: str) -> _Entry:
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown model {name!r}{hint} (see effvid.list_models())")
+        raise UnknownModelError(f"unknown model {name!r}{hint} (see effvid.list_models())")
     return _REGISTRY[name]
 
 
@@ -111,9 +118,22 @@ def create_model(name: str, *, num_classes: int | None = None, **overrides) -> n
     return model
 
 
+def _constructor_arguments(model_cls: type[nn.Module]) -> list[str]:
+    """Keyword names `model_cls(...)` accepts, following `**kwargs` forwarded to base classes."""
+    names: list[str] = []
+    for cls in model_cls.__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        names += [p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return list(dict.fromkeys(names))
+
+
 def build_model(model_cls: type[nn.Module], config: Mapping, overrides: Mapping) -> nn.Module:
     """Instantiate `model_cls(**config, **overrides)`, refusing unknown override names clearly."""
-    accepted = inspect.signature(model_cls).parameters
+    accepted = _constructor_arguments(model_cls)
     unknown = sorted(set(overrides) - set(accepted))
     if unknown:
         raise TypeError(

@@ -1,0 +1,247 @@
+"""Load weights into an effvid model: read safely, unwrap, inflate 2-D to 3-D, check, report.
+
+Files are read without unpickling arbitrary objects: `.safetensors` with safetensors, anything
+else with `torch.load(weights_only=True)`. The usual containers are unwrapped (`state_dict`,
+`model`, `state_dict_ema`; `module.` and `_orig_mod.` key prefixes), so a bare state dict, a
+timm or effvid training checkpoint and a DDP or compiled model's weights all load.
+
+An image checkpoint loads into its video counterpart by inflation: every 2-D conv kernel
+(C_out, C_in, kh, kw) becomes (C_out, C_in, kt, kh, kw), either 'centre' (the 2-D kernel in the
+middle temporal slice, zeros elsewhere: the video model then equals the image model on each
+frame) or 'replicate' (the I3D rule: the kernel copied to every slice and divided by kt; on a
+static clip this equals the image model except near the first and last frames, where the
+temporal zero padding is seen). A (2+1)-D depthwise conv gets the 2-D kernel in its spatial part and an identity
+('centre') or averaging ('replicate') temporal kernel.
+"""
+
+import logging
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+Inflation = Literal["centre", "replicate"]
+_CONTAINER_KEYS = ("state_dict", "model", "state_dict_ema", "module")
+_KEY_PREFIXES = ("module.", "_orig_mod.")
+_LISTED_KEYS = 8
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read, or does not fit the model; the message says why."""
+
+
+@dataclass
+class LoadReport:
+    """What `load_checkpoint` did."""
+
+    source: str
+    loaded: list[str] = field(default_factory=list)
+    inflated: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    new_classifier: str | None = None
+
+    def __str__(self) -> str:
+        lines = [f"loaded {len(self.loaded)} tensors from {self.source}"]
+        if self.inflated:
+            lines.append(f"inflated {len(self.inflated)} 2-D kernels to 3-D")
+        if self.new_classifier:
+            lines.append(self.new_classifier)
+        if self.missing:
+            lines.append(
+                f"left at their initial values (not in the checkpoint): {_few(self.missing)}"
+            )
+        if self.unexpected:
+            lines.append(f"ignored (not in the model): {_few(self.unexpected)}")
+        return "; ".join(lines)
+
+
+def _few(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_LISTED_KEYS])
+    more = len(keys) - _LISTED_KEYS
+    return f"{len(keys)} keys ({shown}{f', ... {more} more' if more > 0 else ''})"
+
+
+def _read_file(path: Path) -> object:
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist or is not a file")
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"refusing to load {str(path)!r}: it holds Python objects other than tensors and "
+            "plain containers, and effvid never unpickles them (weights_only=True). If you trust "
+            "the file, load it yourself and pass the state dict. Detail: "
+            f"{str(error).splitlines()[0]}"
+        ) from None
+    except Exception as error:
+        raise CheckpointError(
+            f"cannot read checkpoint {str(path)!r} (truncated or not a PyTorch/safetensors "
+            f"file?): {type(error).__name__}: {str(error).splitlines()[0]}"
+        ) from None
+
+
+def read_state_dict(source: str | Path | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The flat name -> tensor dict inside a checkpoint file or container, prefixes stripped."""
+    content = _read_file(Path(source)) if isinstance(source, str | Path) else source
+    while isinstance(content, Mapping):
+        container = next(
+            (key for key in _CONTAINER_KEYS if isinstance(content.get(key), Mapping)), None
+        )
+        if container is None:
+            break
+        content = content[container]
+    if not isinstance(content, Mapping):
+        raise CheckpointError(f"expected a state dict, found a {type(content).__name__}")
+    state = {}
+    for key, value in content.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(
+                f"entry {key!r} is a {type(value).__name__}, not a tensor: not a state dict "
+                f"(top-level keys: {', '.join(map(str, list(content)[:_LISTED_KEYS]))})"
+            )
+        for prefix in _KEY_PREFIXES:
+            key = key.removeprefix(prefix)
+        state[key] = value
+    return state
+
+
+def _inflate_kernel(kernel: torch.Tensor, depth: int, inflation: Inflation) -> torch.Tensor:
+    """(C_out, C_in, kh, kw) -> (C_out, C_in, depth, kh, kw)."""
+    if inflation == "replicate":
+        return kernel.unsqueeze(2).repeat(1, 1, depth, 1, 1) / depth
+    inflated = kernel.new_zeros(*kernel.shape[:2], depth, *kernel.shape[2:])
+    inflated[:, :, depth // 2] = kernel
+    return inflated
+
+
+def _temporal_kernel(shape: torch.Size, inflation: Inflation, like: torch.Tensor) -> torch.Tensor:
+    """The temporal half (C, 1, kt, 1, 1) of a (2+1)-D depthwise conv: identity or average."""
+    depth = shape[2]
+    if inflation == "replicate":
+        return like.new_full(shape, 1.0 / depth)
+    kernel = like.new_zeros(shape)
+    kernel[:, :, depth // 2] = 1.0
+    return kernel
+
+
+def inflate_state_dict(
+    state: dict[str, torch.Tensor], target: Mapping[str, torch.Tensor], inflation: Inflation
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Inflate the 2-D conv kernels of `state` to the 3-D shapes of `target` (a model's state).
+
+    Returns the new state and the inflated keys. Keys that need no inflation pass unchanged.
+    """
+    if inflation not in ("centre", "replicate"):
+        raise ValueError(f"inflation must be 'centre' or 'replicate', got {inflation!r}")
+    state = dict(state)
+    inflated = []
+    for key, reference in target.items():
+        kernel = state.get(key)
+        if kernel is not None and kernel.ndim == 4 and reference.ndim == 5:
+            if kernel.shape == reference.shape[:2] + reference.shape[3:]:
+                state[key] = _inflate_kernel(kernel, reference.shape[2], inflation)
+                inflated.append(key)
+        elif key.endswith(".spatial.weight") and key not in state:
+            module = key.removesuffix(".spatial.weight")
+            kernel = state.get(f"{module}.weight")
+            temporal_key = f"{module}.temporal.weight"
+            if kernel is not None and kernel.ndim == 4 and temporal_key in target:
+                state[key] = kernel.unsqueeze(2)
+                state[temporal_key] = _temporal_kernel(
+                    target[temporal_key].shape, inflation, kernel
+                )
+                del state[f"{module}.weight"]
+                inflated.append(key)
+    return state, inflated
+
+
+def _classifier_prefix(model: nn.Module) -> str | None:
+    get_classifier = getattr(model, "get_classifier", None)
+    if get_classifier is None:
+        return None
+    classifier = get_classifier()
+    return next((name for name, module in model.named_modules() if module is classifier), None)
+
+
+def _drop_other_classifier(
+    state: dict[str, torch.Tensor], target: Mapping[str, torch.Tensor], prefix: str | None
+) -> str | None:
+    """Remove the checkpoint's classifier when its class count differs from the model's."""
+    if prefix is None:
+        return None
+    keys = [key for key in target if key.startswith(f"{prefix}.")]
+    if not keys or all(key not in state or state[key].shape == target[key].shape for key in keys):
+        return None
+    old_classes = next((state[key].shape[0] for key in keys if key in state), "?")
+    for key in keys:
+        state.pop(key, None)
+    return (
+        f"new classifier: the checkpoint has {old_classes} classes and the model "
+        f"{target[keys[0]].shape[0]}, so '{prefix}' keeps its fresh initialisation"
+    )
+
+
+def load_checkpoint(
+    model: nn.Module,
+    source: str | Path | Mapping[str, torch.Tensor],
+    *,
+    strict: bool = True,
+    inflation: Inflation = "centre",
+) -> LoadReport:
+    """Load weights from a file or state dict into `model`, in place, and say what was done.
+
+    - 2-D conv kernels are inflated to the model's 3-D kernels (`inflation`: 'centre' or
+      'replicate'), so an image Mobile-Former loads into the matching Video Mobile-Former;
+    - a classifier with another class count is not loaded: the model keeps its own (reported);
+    - with `strict`, any other missing or unexpected key is an error; a key whose shape differs
+      is always an error. Errors name the keys. Nothing is loaded when an error is raised.
+    """
+    description = str(source) if isinstance(source, str | Path) else "a state dict"
+    state = read_state_dict(source)
+    target = model.state_dict()
+    state, inflated = inflate_state_dict(state, target, inflation)
+    new_classifier = _drop_other_classifier(state, target, _classifier_prefix(model))
+    classifier_keys = set(target) - set(state) if new_classifier else set()
+
+    missing = [key for key in target if key not in state and key not in classifier_keys]
+    unexpected = [key for key in state if key not in target]
+    misshaped = [
+        f"{key} (checkpoint {tuple(state[key].shape)}, model {tuple(target[key].shape)})"
+        for key in state
+        if key in target and state[key].shape != target[key].shape
+    ]
+    problems = [f"mis-shaped: {_few(misshaped)}"] if misshaped else []
+    if strict and missing:
+        problems.append(f"missing from the checkpoint: {_few(missing)}")
+    if strict and unexpected:
+        problems.append(f"not in the model: {_few(unexpected)}")
+    if problems:
+        name = getattr(model, "model_name", type(model).__name__)
+        if len(misshaped) + len(missing) > len(target) // 4:
+            problems.append("is it a checkpoint of another architecture or variant?")
+        raise CheckpointError(
+            f"checkpoint {description} does not fit {name}: " + "; ".join(problems)
+        )
+
+    model.load_state_dict({k: v for k, v in state.items() if k in target}, strict=False)
+    report = LoadReport(
+        source=description,
+        loaded=[key for key in state if key in target],
+        inflated=inflated,
+        missing=missing,
+        unexpected=unexpected,
+        new_classifier=new_classifier,
+    )
+    if new_classifier or missing or unexpected:
+        logger.warning("%s", report)
+    return report
