@@ -10,10 +10,11 @@ An image checkpoint loads into its video counterpart by inflation: every 2-D con
 middle temporal slice, zeros elsewhere: the video model then equals the image model on each
 frame) or 'replicate' (the I3D rule: the kernel copied to every slice and divided by kt; on a
 static clip this equals the image model except near the first and last frames, where the
-temporal zero padding is seen). A (2+1)-D depthwise conv gets the 2-D kernel in its spatial part and an identity
-('centre') or averaging ('replicate') temporal kernel.
+temporal zero padding is seen). A (2+1)-D depthwise conv gets the 2-D kernel in its spatial
+part and an identity ('centre') or averaging ('replicate') temporal kernel.
 """
 
+import argparse
 import logging
 import pickle
 from collections.abc import Mapping
@@ -31,6 +32,9 @@ Inflation = Literal["centre", "replicate"]
 _CONTAINER_KEYS = ("state_dict", "model", "state_dict_ema", "module")
 _KEY_PREFIXES = ("module.", "_orig_mod.")
 _LISTED_KEYS = 8
+# Plain-data classes that training checkpoints commonly hold besides tensors (timm saves its
+# argparse options under 'args'); unpickling them only sets attributes.
+_SAFE_GLOBALS = [argparse.Namespace]
 
 
 class CheckpointError(ValueError):
@@ -75,7 +79,8 @@ def _read_file(path: Path) -> object:
     try:
         if path.suffix == ".safetensors":
             return load_file(path)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_SAFE_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
             f"refusing to load {str(path)!r}: it holds Python objects other than tensors and "

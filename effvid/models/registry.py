@@ -8,6 +8,7 @@ multiply-adds per view), measured on the model as registered.
 import difflib
 import fnmatch
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -94,9 +95,15 @@ def _entry(name: str) -> _Entry:
     return _REGISTRY[name]
 
 
+def _natural_key(name: str) -> list:
+    """'mobileformer_26m' sorts before 'mobileformer_151m'."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a shell-style pattern, e.g. 'vmf_*', sorted."""
-    return sorted(name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern))
+    """Registered model names matching a shell-style pattern, e.g. 'vmf_*', naturally sorted."""
+    matching = (name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern))
+    return sorted(matching, key=_natural_key)
 
 
 def get_model_card(name: str) -> ModelCard:

@@ -1,0 +1,76 @@
+"""Every registered model: builds, runs forward and backward, and agrees with its model card."""
+
+import pytest
+import torch
+
+import effvid
+from effvid.models.registry import UnknownModelError
+from tests.conftest import small_input
+
+ALL_MODELS = effvid.list_models()
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_forward_backward_small_input(name):
+    card = effvid.get_model_card(name)
+    model = effvid.create_model(name)
+    x = small_input(card)
+    logits = model(x)
+    assert logits.shape == (2, card.num_classes)
+    logits.logsumexp(dim=1).mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_card_params_and_flops_match_the_model(name):
+    card = effvid.get_model_card(name)
+    with torch.device("meta"):
+        model = effvid.create_model(name)
+    assert effvid.count_params(model) == card.params
+    flops = effvid.count_flops(model, card.input_shape).total
+    assert flops == pytest.approx(card.flops_per_view, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_uniform_model_surface(name):
+    card = effvid.get_model_card(name)
+    model = effvid.create_model(name).eval()
+    x = small_input(card)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        assert torch.equal(model.forward_head(features), model(x))
+        assert model.forward_head(features, pre_logits=True).shape == (2, model.num_features)
+        model.reset_classifier(7)
+        assert model(x).shape == (2, 7)
+        model.reset_classifier(0)
+        assert model(x).shape == (2, model.num_features)
+
+
+def test_create_model_overrides_and_num_classes():
+    model = effvid.create_model("vmf_xxs", num_classes=10, drop_path_rate=0.1)
+    assert model.num_classes == 10
+    assert model.model_name == "vmf_xxs"
+    assert model.get_classifier().out_features == 10
+
+
+def test_unknown_model_and_argument_are_clear_errors():
+    with pytest.raises(UnknownModelError, match="did you mean vmf_xs"):
+        effvid.create_model("vmf_xss")
+    with pytest.raises(TypeError, match=r"no argument 'temporal_kernal'.*temporal_kernel"):
+        effvid.create_model("vmf_xs", temporal_kernal=1)
+
+
+def test_list_models_pattern_and_order():
+    assert effvid.list_models("mobileformer_*") == [
+        f"mobileformer_{v}" for v in ("26m", "52m", "96m", "151m", "214m", "294m", "508m")
+    ]
+    assert set(effvid.list_models("vmf_*")) == {"vmf_xxs", "vmf_xs", "vmf_s", "vmf_m", "vmf_l"}
+    assert effvid.list_models("nothing*") == []
+
+
+def test_wrong_input_layout_is_refused():
+    model = effvid.create_model("vmf_xxs")
+    with pytest.raises(ValueError, match=r"expects input of shape \(B, C, T, H, W\)"):
+        model(torch.randn(1, 3, 64, 64))

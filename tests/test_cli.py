@@ -1,0 +1,45 @@
+"""The `effvid` command, run as a user runs it (a subprocess of the installed console script)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import effvid
+from effvid.cli import main
+
+
+def test_models_table_lists_every_model_with_costs(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in effvid.list_models():
+        assert name in out
+    assert "GFLOPs total" in out and "multiply-adds" in out
+    vmf_xs = next(line for line in out.splitlines() if line.startswith("vmf_xs "))
+    assert "8x160x160" in vmf_xs and "2x1" in vmf_xs and "0.993" in vmf_xs
+
+
+def test_models_markdown_and_csv(capsys):
+    assert main(["models", "vmf_*", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("model,family,params (M)")
+    assert len(lines) == 1 + len(effvid.list_models("vmf_*"))
+    assert main(["models", "mobileformer_*", "--format", "markdown"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("|---")
+
+
+def test_card_and_unknown_model(capsys):
+    assert main(["card", "vmf_xxs"]) == 0
+    assert "image_base" in capsys.readouterr().out
+    assert main(["card", "vmf_xss"]) == 2
+    assert "did you mean" in capsys.readouterr().err
+
+
+SCRIPT = Path(sys.executable).parent / "effvid"
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="effvid is not installed beside this Python")
+def test_console_script_runs():
+    result = subprocess.run([SCRIPT, "models", "vmf_*"], capture_output=True, text=True, check=True)
+    assert "vmf_l" in result.stdout
