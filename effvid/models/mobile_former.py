@@ -221,6 +221,10 @@ class _BridgedBlock(nn.Module):
     dynamic ReLUs read token 0 of the updated tokens), its skip, then Former->Mobile.
     Subclasses register their convs first (the authors' state-dict order), then call
     `_add_global_branch`, and implement `mobile(x, token0)`.
+
+    Attribute names are the authors' (so that their checkpoints load): `local_global` is the
+    Mobile->Former bridge, `global_block` the Former, `global_local` the Former->Mobile bridge,
+    `hyperN` the dynamic ReLU after `convN`. A switched-off part is None.
     """
 
     def _add_global_branch(

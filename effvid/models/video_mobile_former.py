@@ -20,6 +20,7 @@ With these choices an image Mobile-Former checkpoint inflates into the matching 
 every frame, the tokens pooling over all frames.
 """
 
+import torch
 from torch import nn
 
 from effvid.models.mobile_former import (
@@ -60,7 +61,7 @@ class FactorizedDepthwiseConv3d(nn.Module):
             bias=False,
         )
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.temporal(self.spatial(x))
 
 
