@@ -57,7 +57,8 @@ def test_outputs_match_the_authors_model(reference_dir, name, variant, logits_at
     folder = reference_dir / "mobileformer"
     reference = load_file(folder / f"{name}_io.safetensors")
     model = effvid.create_model(f"mobileformer_{variant}")
-    model.load_state_dict(load_file(folder / f"{name}_state_dict.safetensors"), strict=True)
+    report = effvid.load_checkpoint(model, folder / f"{name}_state_dict.safetensors", strict=True)
+    assert len(report.loaded) == len(model.state_dict()) and not report.inflated
     model.eval()
     captured = _capture_intermediates(model)
     with torch.no_grad():
