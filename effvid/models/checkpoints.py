@@ -5,6 +5,10 @@ else with `torch.load(weights_only=True)`. The usual containers are unwrapped (`
 `model`, `state_dict_ema`; `module.` and `_orig_mod.` key prefixes), so a bare state dict, a
 timm or effvid training checkpoint and a DDP or compiled model's weights all load.
 
+A model may adapt foreign layouts first with a `prepare_checkpoint(state) -> (state, notes)`
+method (e.g. DualFormer: official mmaction and 2-D ImageNet layouts) and choose its inflation
+rule with a `default_inflation` attribute.
+
 An image checkpoint loads into its video counterpart by inflation: every 2-D conv kernel
 (C_out, C_in, kh, kw) becomes (C_out, C_in, kt, kh, kw), either 'centre' (the 2-D kernel in the
 middle temporal slice, zeros elsewhere: the video model then equals the image model on each
@@ -51,9 +55,10 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     new_classifier: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        lines = [f"loaded {len(self.loaded)} tensors from {self.source}"]
+        lines = [f"loaded {len(self.loaded)} tensors from {self.source}", *self.notes]
         if self.inflated:
             lines.append(f"inflated {len(self.inflated)} 2-D kernels to 3-D")
         if self.new_classifier:
@@ -181,15 +186,17 @@ def _classifier_prefix(model: nn.Module) -> str | None:
 def _drop_other_classifier(
     state: dict[str, torch.Tensor], target: Mapping[str, torch.Tensor], prefix: str | None
 ) -> str | None:
-    """Remove the checkpoint's classifier when its class count differs from the model's."""
-    if prefix is None:
+    """Say why the model keeps its own classifier, if it does: the checkpoint has none (a
+    backbone) or one with another class count (which is then removed from `state`)."""
+    keys = [key for key in target if prefix is not None and key.startswith(f"{prefix}.")]
+    present = [key for key in keys if key in state]
+    if not keys or (present and all(state[k].shape == target[k].shape for k in present)):
         return None
-    keys = [key for key in target if key.startswith(f"{prefix}.")]
-    if not keys or all(key not in state or state[key].shape == target[key].shape for key in keys):
-        return None
-    old_classes = next((state[key].shape[0] for key in keys if key in state), "?")
-    for key in keys:
-        state.pop(key, None)
+    if not present:
+        return f"new classifier: the checkpoint has none, so '{prefix}' keeps its initialisation"
+    old_classes = state[present[0]].shape[0]
+    for key in present:
+        del state[key]
     return (
         f"new classifier: the checkpoint has {old_classes} classes and the model "
         f"{target[keys[0]].shape[0]}, so '{prefix}' keeps its fresh initialisation"
@@ -201,18 +208,25 @@ def load_checkpoint(
     source: str | Path | Mapping[str, torch.Tensor],
     *,
     strict: bool = True,
-    inflation: Inflation = "centre",
+    inflation: Inflation | None = None,
 ) -> LoadReport:
     """Load weights from a file or state dict into `model`, in place, and say what was done.
 
     - 2-D conv kernels are inflated to the model's 3-D kernels (`inflation`: 'centre' or
-      'replicate'), so an image Mobile-Former loads into the matching Video Mobile-Former;
-    - a classifier with another class count is not loaded: the model keeps its own (reported);
+      'replicate'; default: the model's `default_inflation`, else 'centre'), so an image
+      Mobile-Former loads into the matching Video Mobile-Former;
+    - a classifier with another class count, or none in the checkpoint, is not loaded: the model
+      keeps its own (reported);
     - with `strict`, any other missing or unexpected key is an error; a key whose shape differs
       is always an error. Errors name the keys. Nothing is loaded when an error is raised.
     """
     description = str(source) if isinstance(source, str | Path) else "a state dict"
     state = read_state_dict(source)
+    notes: list[str] = []
+    prepare = getattr(model, "prepare_checkpoint", None)
+    if prepare is not None:
+        state, notes = prepare(state)
+    inflation = inflation or getattr(model, "default_inflation", "centre")
     target = model.state_dict()
     state, inflated = inflate_state_dict(state, target, inflation)
     new_classifier = _drop_other_classifier(state, target, _classifier_prefix(model))
@@ -246,7 +260,8 @@ def load_checkpoint(
         missing=missing,
         unexpected=unexpected,
         new_classifier=new_classifier,
+        notes=notes,
     )
-    if new_classifier or missing or unexpected:
+    if new_classifier or missing or unexpected or notes:
         logger.warning("%s", report)
     return report

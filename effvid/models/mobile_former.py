@@ -32,6 +32,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from effvid.models.constants import IMAGENET_MEAN, IMAGENET_STD
 from effvid.models.layers import (
     ChannelShuffle,
     DropPath,
@@ -41,9 +42,6 @@ from effvid.models.layers import (
     channel_split_attention,
 )
 from effvid.models.registry import ModelCard, build_model, register_model
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class BlockSpec(NamedTuple):

@@ -126,7 +126,8 @@ def create_model(name: str, *, num_classes: int | None = None, **overrides) -> n
 
 
 def _constructor_arguments(model_cls: type[nn.Module]) -> list[str]:
-    """Keyword names `model_cls(...)` accepts, following `**kwargs` forwarded to base classes."""
+    """Keyword names `model_cls(...)` accepts, following `**kwargs` forwarded to base classes or
+    to the class named by a `forwards_kwargs_to` class attribute."""
     names: list[str] = []
     for cls in model_cls.__mro__:
         if "__init__" not in vars(cls):
@@ -134,6 +135,10 @@ def _constructor_arguments(model_cls: type[nn.Module]) -> list[str]:
         parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
         names += [p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+        target = vars(cls).get("forwards_kwargs_to")
+        if target is not None:
+            names += _constructor_arguments(target)
             break
     return list(dict.fromkeys(names))
 

@@ -23,13 +23,8 @@ every frame, the tokens pooling over all frames.
 import torch
 from torch import nn
 
-from effvid.models.mobile_former import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    MOBILE_FORMER_CONFIGS,
-    ConvLayers,
-    MobileFormer,
-)
+from effvid.models.constants import IMAGENET_MEAN, IMAGENET_STD
+from effvid.models.mobile_former import MOBILE_FORMER_CONFIGS, ConvLayers, MobileFormer
 from effvid.models.registry import ModelCard, build_model, register_model
 
 
