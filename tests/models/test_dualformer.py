@@ -127,7 +127,7 @@ def test_other_unknown_keys_are_not_ignored_silently(tiny):
     model, weights, _ = tiny
     state = load_file(weights)
     state["cls_head.something_else.weight"] = torch.zeros(3)
-    with pytest.raises(effvid.CheckpointError, match="cls_head.something_else.weight"):
+    with pytest.raises(effvid.CheckpointError, match=r"cls_head\.something_else\.weight"):
         effvid.load_checkpoint(model, state)
 
 
