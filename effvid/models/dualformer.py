@@ -115,7 +115,22 @@ class Mlp(nn.Module):
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
-class LocalWindowAttention(nn.Module):
+class _HeadsAttention(nn.Module):
+    """What LW-MSA and GP-MSA share: the scaled softmax attention product over heads."""
+
+    def __init__(self, num_heads: int, scale: float, attn_drop: float) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.scale = scale
+        self.attn_drop = attn_drop
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """softmax(q k^T * scale) v. q: (B, heads, Lq, E), k and v: (B, heads, Lk, E) -> like q."""
+        dropout = self.attn_drop if self.training else 0.0
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=self.scale)
+
+
+class LocalWindowAttention(_HeadsAttention):
     """LW-MSA: multi-head self-attention inside non-overlapping, unshifted windows.
 
     x: (B, N, C) with N = D*H*W tokens of `geometry.grid`, windows of `geometry.window` (which
@@ -125,10 +140,7 @@ class LocalWindowAttention(nn.Module):
     def __init__(
         self, dim: int, num_heads: int, qkv_bias: bool, scale: float, attn_drop: float, drop: float
     ) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.scale = scale
-        self.attn_drop = attn_drop
+        super().__init__(num_heads, scale, attn_drop)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(drop)
@@ -142,15 +154,8 @@ class LocalWindowAttention(nn.Module):
             .reshape(-1, wd * wh * ww, channels)
         )  # (B * num_windows, window volume, C)
         qkv = self.qkv(windows).unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(
-            qkv[0],
-            qkv[1],
-            qkv[2],
-            dropout_p=self.attn_drop if self.training else 0.0,
-            scale=self.scale,
-        )
         out = (
-            _merge_heads(out)
+            _merge_heads(self.attend(qkv[0], qkv[1], qkv[2]))
             .view(batch, d // wd, h // wh, w // ww, wd, wh, ww, channels)
             .permute(0, 1, 4, 2, 5, 3, 6, 7)
             .reshape(batch, d * h * w, channels)
@@ -158,7 +163,7 @@ class LocalWindowAttention(nn.Module):
         return self.proj_drop(self.proj(out))
 
 
-class GlobalPyramidAttention(nn.Module):
+class GlobalPyramidAttention(_HeadsAttention):
     """GP-MSA: all tokens attend to pooled pyramid tokens (fine, then coarse), LayerNorm-ed.
 
     `fine_kernel` and `coarse_kernel` are the pooling kernels (= strides) at the size the model
@@ -177,10 +182,7 @@ class GlobalPyramidAttention(nn.Module):
         fine_kernel: Size3d,
         coarse_kernel: Size3d | None,
     ) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.scale = scale
-        self.attn_drop = attn_drop
+        super().__init__(num_heads, scale, attn_drop)
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
@@ -223,13 +225,7 @@ class GlobalPyramidAttention(nn.Module):
                 levels.append(_volume_to_tokens(self.lr(volume)))
             context = self.norm(torch.cat(levels, dim=1))
         k, v = self.kv(context).unflatten(-1, (2, -1)).unbind(2)
-        out = F.scaled_dot_product_attention(
-            q,
-            _split_heads(k, self.num_heads),
-            _split_heads(v, self.num_heads),
-            dropout_p=self.attn_drop if self.training else 0.0,
-            scale=self.scale,
-        )
+        out = self.attend(q, _split_heads(k, self.num_heads), _split_heads(v, self.num_heads))
         return self.proj_drop(self.proj(_merge_heads(out)))
 
 
@@ -354,8 +350,8 @@ class DualFormerBackbone(nn.Module):
                     f"DualFormer cannot take a clip of (T, H, W) = {tuple(input_size)} without "
                     f"cropping: at stage {stage} the token grid {grid} is not divisible by the "
                     f"{problem}. The model was built for {self.video_size}; sizes that work "
-                    "divide exactly at every stage (for the released models: T a multiple of 8, "
-                    "H and W multiples of 224), or build the model with video_size=(T, H, W)."
+                    "divide exactly at every stage (for the released models: T = 8 or a multiple "
+                    "of 16, H and W multiples of 224), or build the model with video_size=(T, H, W)."
                 )
             geometries.append(StageGeometry(grid, window))
         return geometries

@@ -166,6 +166,7 @@ def test_input_sizes_run_exactly_or_are_refused():
     for size, reason in [
         ((32, 256, 256), "local window"),
         ((30, 224, 224), "local window"),
+        ((24, 224, 224), "local window"),
         ((32, 224, 230), "patch embedding stride"),
         ((4, 224, 224), "pyramid pooling kernel"),
     ]:
