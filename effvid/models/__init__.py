@@ -1,6 +1,6 @@
 """Model families. Importing this package registers every variant."""
 
-from effvid.models import dualformer, mobile_former, video_mobile_former  # noqa: F401
+from effvid.models import dualformer, mobile_former, video_mobile_former, x3d  # noqa: F401
 from effvid.models.registry import (
     ModelCard,
     create_model,

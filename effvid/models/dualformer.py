@@ -350,8 +350,9 @@ class DualFormerBackbone(nn.Module):
                     f"DualFormer cannot take a clip of (T, H, W) = {tuple(input_size)} without "
                     f"cropping: at stage {stage} the token grid {grid} is not divisible by the "
                     f"{problem}. The model was built for {self.video_size}; sizes that work "
-                    "divide exactly at every stage (for the released models: T = 8 or a multiple "
-                    "of 16, H and W multiples of 224), or build the model with video_size=(T, H, W)."
+                    "divide exactly at every stage (for the released models: T = 8 or a "
+                    "multiple of 16, H and W multiples of 224), or build the model with "
+                    "video_size=(T, H, W)."
                 )
             geometries.append(StageGeometry(grid, window))
         return geometries
