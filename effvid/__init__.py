@@ -2,7 +2,7 @@
 
 from effvid.deploy.flops import FlopCount, count_flops, count_params
 from effvid.models import ModelCard, create_model, get_model_card, list_models
-from effvid.models.checkpoints import CheckpointError, LoadReport, load_checkpoint
+from effvid.models.checkpoints import CheckpointError, LoadReport, load_checkpoint, load_model
 
 __all__ = [
     "CheckpointError",
@@ -15,5 +15,6 @@ __all__ = [
     "get_model_card",
     "list_models",
     "load_checkpoint",
+    "load_model",
 ]
 __version__ = "0.1.0"

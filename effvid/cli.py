@@ -2,24 +2,35 @@
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from effvid import __version__
+from effvid.deploy.onnx_export import OnnxExportError
 from effvid.models import get_model_card
+from effvid.models.checkpoints import CheckpointError
 from effvid.models.registry import UnknownModelError
-from effvid.models.zoo import zoo_rows
 from effvid.tables import TABLE_STYLES, render_table
 
 
 def _models(args: argparse.Namespace) -> int:
-    rows = zoo_rows(args.pattern)
+    from effvid.deploy.model_table import model_table
+
+    rows = model_table(args.pattern, measure=args.flops)
     if not rows:
         print(f"no registered model matches {args.pattern!r}", file=sys.stderr)
         return 1
-    print(render_table(rows, args.format), end="")
+    text = render_table(rows, args.format)
+    if args.output:
+        args.output.write_text(text)
+        print(f"wrote {len(rows)} models to {args.output}")
+        return 0
+    print(text, end="")
     if args.format == "table":
-        print("\nFLOPs are multiply-adds; total = per view x test views.")
+        source = "counted now" if args.flops else "from the model cards"
+        print(f"\nFLOPs are multiply-adds ({source}); total = per view x test views.")
     return 0
 
 
@@ -32,6 +43,24 @@ def _card(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from effvid.deploy.onnx_export import export_registered_model
+
+    output = args.output or Path(f"{args.model}.onnx")
+    result = export_registered_model(
+        args.model,
+        output,
+        checkpoint=args.checkpoint,
+        batch=args.batch,
+        dynamic_batch=not args.static_batch,
+        frames=args.frames,
+        size=args.size,
+        tolerance=args.tolerance,
+    )
+    print(result)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="effvid", description="Efficient video recognition.")
     parser.add_argument("--version", action="version", version=f"effvid {__version__}")
@@ -40,19 +69,41 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the registered models with their costs")
     models.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'vmf_*'")
     models.add_argument("--format", choices=TABLE_STYLES, default="table")
+    models.add_argument(
+        "--flops", action="store_true", help="count params and FLOPs now instead of reading cards"
+    )
+    models.add_argument("--output", type=Path, help="write the table to this file")
     models.set_defaults(run=_models)
 
     card = commands.add_parser("card", help="print the model card of one registered model")
     card.add_argument("name")
     card.set_defaults(run=_card)
+
+    export = commands.add_parser("export", help="export a model to ONNX and check it")
+    export.add_argument("--model", required=True)
+    export.add_argument("--checkpoint", type=Path, help="weights (and class names) to export")
+    export.add_argument("--format", choices=["onnx"], default="onnx")
+    export.add_argument("--output", type=Path, help="the .onnx file (default: MODEL.onnx)")
+    export.add_argument("--batch", type=int, default=1, help="example batch size")
+    export.add_argument("--static-batch", action="store_true", help="fix the batch axis")
+    export.add_argument("--frames", type=int, help="clip length (default: the model card's)")
+    export.add_argument("--size", type=int, help="crop size (default: the model card's)")
+    export.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - eager| logit")
+    export.set_defaults(run=_export)
     return parser
+
+
+# Errors that describe bad input; anything else is a bug and keeps its traceback.
+USER_ERRORS = (UnknownModelError, CheckpointError, OnnxExportError, ValueError, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except UnknownModelError as error:
+    except USER_ERRORS as error:
+        if os.environ.get("EFFVID_DEBUG"):
+            raise
         print(f"effvid: error: {error}", file=sys.stderr)
         return 2
 

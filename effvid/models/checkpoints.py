@@ -56,6 +56,7 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)
     new_classifier: str | None = None
     notes: list[str] = field(default_factory=list)
+    class_names: list[str] | None = None
 
     def __str__(self) -> str:
         lines = [f"loaded {len(self.loaded)} tensors from {self.source}", *self.notes]
@@ -100,10 +101,23 @@ def _read_file(path: Path) -> object:
         ) from None
 
 
-def read_state_dict(source: str | Path | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The flat name -> tensor dict inside a checkpoint file or container, prefixes stripped."""
+@dataclass(frozen=True)
+class Checkpoint:
+    """The weights in a checkpoint (prefixes stripped) and the class names, when it has them."""
+
+    state: dict[str, torch.Tensor]
+    class_names: list[str] | None = None
+
+
+def read_checkpoint(source: str | Path | Mapping) -> Checkpoint:
+    """The flat name -> tensor dict inside a checkpoint file or container, and the
+    `class_names` list that effvid training checkpoints carry beside it."""
     content = _read_file(Path(source)) if isinstance(source, str | Path) else source
+    class_names = None
     while isinstance(content, Mapping):
+        names = content.get("class_names")
+        if class_names is None and isinstance(names, list | tuple):
+            class_names = [str(name) for name in names]
         container = next(
             (key for key in _CONTAINER_KEYS if isinstance(content.get(key), Mapping)), None
         )
@@ -122,7 +136,7 @@ def read_state_dict(source: str | Path | Mapping[str, torch.Tensor]) -> dict[str
         for prefix in _KEY_PREFIXES:
             key = key.removeprefix(prefix)
         state[key] = value
-    return state
+    return Checkpoint(state, class_names)
 
 
 def _inflate_kernel(kernel: torch.Tensor, depth: int, inflation: Inflation) -> torch.Tensor:
@@ -221,7 +235,8 @@ def load_checkpoint(
       is always an error. Errors name the keys. Nothing is loaded when an error is raised.
     """
     description = str(source) if isinstance(source, str | Path) else "a state dict"
-    state = read_state_dict(source)
+    checkpoint = read_checkpoint(source)
+    state = checkpoint.state
     notes: list[str] = []
     prepare = getattr(model, "prepare_checkpoint", None)
     if prepare is not None:
@@ -261,7 +276,38 @@ def load_checkpoint(
         unexpected=unexpected,
         new_classifier=new_classifier,
         notes=notes,
+        class_names=checkpoint.class_names,
     )
     if new_classifier or missing or unexpected or notes:
         logger.warning("%s", report)
     return report
+
+
+def _checkpoint_classes(model: nn.Module, checkpoint: Checkpoint) -> int | None:
+    """How many classes the checkpoint's classifier has (from its class names or its weights)."""
+    if checkpoint.class_names:
+        return len(checkpoint.class_names)
+    prefix = _classifier_prefix(model)
+    prepare = getattr(model, "prepare_checkpoint", None)
+    state = prepare(checkpoint.state)[0] if prepare is not None else checkpoint.state
+    weight = state.get(f"{prefix}.weight")
+    return None if weight is None or weight.ndim != 2 else weight.shape[0]
+
+
+def load_model(
+    name: str, source: str | Path | Mapping, **overrides
+) -> tuple[nn.Module, LoadReport]:
+    """Build the registered model `name` with as many classes as the checkpoint's classifier and
+    load the checkpoint strictly into it. Returns the model (in eval mode) and the report, whose
+    `class_names` are the checkpoint's, if it has them."""
+    from effvid.models.registry import create_model
+
+    checkpoint = read_checkpoint(source)
+    model = create_model(name, **overrides)
+    classes = _checkpoint_classes(model, checkpoint)
+    if classes is not None and classes != model.num_classes:
+        model.reset_classifier(classes)
+    report = load_checkpoint(model, checkpoint.state)
+    report.source = str(source) if isinstance(source, str | Path) else report.source
+    report.class_names = checkpoint.class_names
+    return model.eval(), report

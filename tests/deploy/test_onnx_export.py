@@ -1,0 +1,66 @@
+"""ONNX export: every registered model exports to one file that ONNX Runtime runs like eager."""
+
+import json
+
+import pytest
+import torch
+
+import effvid
+from effvid.cli import main
+from effvid.deploy.onnx_export import (
+    OnnxRunner,
+    card_metadata,
+    check_onnx,
+    export_onnx,
+    read_onnx_metadata,
+)
+from tests.conftest import small_input
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.mark.parametrize("name", effvid.list_models())
+def test_every_model_exports_and_matches_eager(tmp_path, name):
+    card = effvid.get_model_card(name)
+    model = effvid.create_model(name).eval()
+    clips = small_input(card, batch=1)
+    path = export_onnx(
+        model, tmp_path / f"{name}.onnx", clips.shape, metadata=card_metadata(card, clips.shape)
+    )
+    assert [p.name for p in tmp_path.iterdir()] == [f"{name}.onnx"]  # weights inside, no side file
+    check = check_onnx(path, model, {"batch 1": clips, "batch 3": small_input(card, batch=3)})
+    assert check.worst < 1e-4
+    metadata = read_onnx_metadata(path)
+    assert int(metadata["effvid.opset"]) >= 17
+    assert json.loads(metadata["effvid.card"])["mean"] == list(card.mean)
+
+
+def test_static_batch_and_parity_failure_is_loud(tmp_path):
+    model = effvid.create_model("x3d_xs", num_classes=4).eval()
+    path = export_onnx(model, tmp_path / "x3d.onnx", (2, 3, 4, 64, 64), dynamic_batch=False)
+    runner = OnnxRunner(path)
+    assert runner(torch.randn(2, 3, 4, 64, 64)).shape == (2, 4)
+    with pytest.raises(Exception, match=r"dimensions|shape"):
+        runner(torch.randn(3, 3, 4, 64, 64))
+    with torch.no_grad():
+        model.get_classifier().bias += 1.0  # the eager model no longer matches the file
+    with pytest.raises(effvid.deploy.onnx_export.OnnxExportError, match="does not reproduce"):
+        check_onnx(path, model, {"clip": torch.randn(2, 3, 4, 64, 64)})
+
+
+def test_export_command_carries_checkpoint_classes(tmp_path, capsys):
+    model = effvid.create_model("x3d_xs", num_classes=3)
+    checkpoint = tmp_path / "trained.pth"
+    torch.save({"model": model.state_dict(), "class_names": ["a", "b", "c"]}, checkpoint)
+    output = tmp_path / "out.onnx"
+    code = main(
+        ["export", "--model", "x3d_xs", "--checkpoint", str(checkpoint), "--frames", "4",
+         "--size", "64", "--output", str(output)]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "opset" in printed and "max |onnxruntime - eager|" in printed
+    metadata = read_onnx_metadata(output)
+    assert json.loads(metadata["effvid.class_names"]) == ["a", "b", "c"]
+    assert json.loads(metadata["effvid.card"])["input_shape"] == [1, 3, 4, 64, 64]
+    assert OnnxRunner(output)(torch.randn(1, 3, 4, 64, 64)).shape == (1, 3)
