@@ -3,10 +3,12 @@
 The file is self-contained (weights inside, no `.onnx.data` beside it), opset 17, with a fixed
 or dynamic batch axis. It is made by PyTorch's TorchScript-based exporter: on our pinned torch it
 exports every registered model in 1-3 s (the newer torch.export-based one takes 7-30 s per
-model here), its opset 17 is read by more edge runtimes and converters than the newer exporter's
-opset 20, and ONNX Runtime's int8 quantiser takes its output directly. Its metadata carries the model
-card (input shape, frames, size, mean/std, sampling) and the class names, as JSON strings under
-the `effvid.*` keys, so that a runtime needs nothing else to preprocess and label.
+model here), its opset 17 is read by more edge runtimes and converters than the newer
+exporter's opset 20, and ONNX Runtime's int8 quantiser takes its output directly.
+
+Its metadata carries the model card (input shape, frames, size, mean/std, sampling) and the
+class names, as JSON strings under the `effvid.*` keys, so that a runtime needs nothing else to
+preprocess and label.
 """
 
 import json
