@@ -61,6 +61,27 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from effvid.deploy.benchmark import append_csv, benchmark_model
+    from effvid.models import create_model
+
+    card = get_model_card(args.model)
+    result = benchmark_model(
+        create_model(args.model),
+        card.batch_shape(args.batch, args.frames, args.size),
+        name=args.model,
+        runtime=args.runtime,
+        dtype=args.dtype,
+        device=args.device,
+        threads=args.threads,
+        warmup=args.warmup,
+        runs=args.runs,
+    )
+    print(result)
+    print(f"appended to {append_csv(result, args.csv)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="effvid", description="Efficient video recognition.")
     parser.add_argument("--version", action="version", version=f"effvid {__version__}")
@@ -90,7 +111,29 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--size", type=int, help="crop size (default: the model card's)")
     export.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - eager| logit")
     export.set_defaults(run=_export)
+
+    bench = commands.add_parser("bench", help="measure latency and throughput of a model")
+    bench.add_argument("--model", required=True)
+    bench.add_argument("--batch", type=int, default=1)
+    bench.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
+    bench.add_argument("--runtime", choices=["eager", "compile", "onnxruntime"], default="eager")
+    bench.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    bench.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cuda" if _cuda_available() else "cpu"
+    )
+    bench.add_argument("--frames", type=int, help="clip length (default: the model card's)")
+    bench.add_argument("--size", type=int, help="crop size (default: the model card's)")
+    bench.add_argument("--warmup", type=int, default=3)
+    bench.add_argument("--runs", type=int, default=10)
+    bench.add_argument("--csv", type=Path, default=Path("effvid_bench.csv"), help="results file")
+    bench.set_defaults(run=_bench)
     return parser
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 # Errors that describe bad input; anything else is a bug and keeps its traceback.

@@ -199,9 +199,7 @@ def export_registered_model(
     else:
         model, report = load_model(name, checkpoint)
         class_names = report.class_names or []
-    spatial = (size or card.input_size,) * 2
-    clip_shape = ((frames or card.num_frames,) if card.is_video else ()) + spatial
-    input_shape = (batch, 3, *clip_shape)
+    input_shape = card.batch_shape(batch, frames, size)
     metadata = card_metadata(card, input_shape, class_names)
     path = export_onnx(model, output, input_shape, dynamic_batch=dynamic_batch, metadata=metadata)
     generator = torch.Generator().manual_seed(0)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from effvid.models.constants import IMAGENET_MEAN, IMAGENET_STD
-from effvid.models.layers import DropPath
+from effvid.models.layers import DropPath, use_channels_last
 from effvid.models.registry import ModelCard, build_model, register_model
 
 Size3d = tuple[int, int, int]
@@ -48,13 +48,15 @@ def _divides(grid: Sequence[int], kernel: Sequence[int]) -> bool:
 
 
 def _tokens_to_volume(x: torch.Tensor, grid: Size3d) -> torch.Tensor:
-    """(B, D*H*W, C) -> (B, C, D, H, W); tokens are row-major over (D, H, W)."""
-    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], *grid)
+    """(B, D*H*W, C) -> (B, C, D, H, W); tokens are row-major over (D, H, W).
+
+    Contiguous tokens are exactly the channels-last layout of the volume: this is a view."""
+    return x.reshape(x.shape[0], *grid, x.shape[2]).permute(0, 4, 1, 2, 3)
 
 
 def _volume_to_tokens(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, D, H, W) -> (B, D*H*W, C)."""
-    return x.flatten(2).transpose(1, 2)
+    """(B, C, D, H, W) -> (B, D*H*W, C); a view when the volume is channels-last."""
+    return x.permute(0, 2, 3, 4, 1).reshape(x.shape[0], -1, x.shape[1])
 
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -154,10 +156,10 @@ class LocalWindowAttention(_HeadsAttention):
             .reshape(-1, wd * wh * ww, channels)
         )  # (B * num_windows, window volume, C)
         qkv = self.qkv(windows).unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
-        out = (
-            _merge_heads(self.attend(qkv[0], qkv[1], qkv[2]))
-            .view(batch, d // wd, h // wh, w // ww, wd, wh, ww, channels)
-            .permute(0, 1, 4, 2, 5, 3, 6, 7)
+        out = self.attend(qkv[0], qkv[1], qkv[2])  # (B * windows, heads, window volume, E)
+        out = (  # un-window and merge the heads in one copy
+            out.view(batch, d // wd, h // wh, w // ww, self.num_heads, wd, wh, ww, -1)
+            .permute(0, 1, 5, 2, 6, 3, 7, 4, 8)
             .reshape(batch, d * h * w, channels)
         )
         return self.proj_drop(self.proj(out))
@@ -414,6 +416,7 @@ class DualFormer(nn.Module):
         if num_classes > 0:
             nn.init.normal_(self.cls_head.fc_cls.weight, std=0.01)
             nn.init.zeros_(self.cls_head.fc_cls.bias)
+        use_channels_last(self, torch.channels_last_3d)  # see _tokens_to_volume
 
     def check_input_size(self, input_size: Sequence[int]) -> None:
         """Raise ValueError, saying why, if a clip of (T, H, W) cannot be run without cropping."""

@@ -47,8 +47,16 @@ class ModelCard:
     @property
     def input_shape(self) -> tuple[int, ...]:
         """One view, batch 1: (1, 3, T, H, W) for video models, (1, 3, H, W) for image models."""
-        size = (self.input_size, self.input_size)
-        return (1, 3, self.num_frames, *size) if self.is_video else (1, 3, *size)
+        return self.batch_shape()
+
+    def batch_shape(
+        self, batch: int = 1, frames: int | None = None, size: int | None = None
+    ) -> tuple[int, ...]:
+        """The input shape for `batch` views, optionally with other frames or crop size."""
+        spatial = (size or self.input_size,) * 2
+        if self.is_video:
+            return (batch, 3, frames or self.num_frames, *spatial)
+        return (batch, 3, *spatial)
 
     @property
     def test_views(self) -> int:

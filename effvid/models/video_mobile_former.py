@@ -66,6 +66,7 @@ class VideoConvLayers(ConvLayers):
 
     input_ndim = 5
     input_layout = "(B, C, T, H, W)"
+    memory_format = torch.channels_last_3d
 
     def __init__(
         self,

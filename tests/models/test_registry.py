@@ -82,3 +82,24 @@ def test_wrong_input_layout_is_refused():
     model = effvid.create_model("vmf_xxs")
     with pytest.raises(ValueError, match=r"expects input of shape \(B, C, T, H, W\)"):
         model(torch.randn(1, 3, 64, 64))
+
+
+@pytest.mark.parametrize("name", ["mobileformer_26m", "vmf_xxs", "dualformer_t"])
+def test_convs_run_channels_last_but_state_dicts_are_plain(name):
+    with torch.device("meta"):
+        model = effvid.create_model(name)
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Conv3d))
+    memory_format = torch.channels_last_3d if conv.weight.ndim == 5 else torch.channels_last
+    assert conv.weight.is_contiguous(memory_format=memory_format)
+    assert all(tensor.is_contiguous() for tensor in model.state_dict().values())
+
+
+def test_state_dicts_save_with_safetensors(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = effvid.create_model("vmf_xxs")
+    save_file(model.state_dict(), tmp_path / "weights.safetensors")
+    effvid.load_checkpoint(effvid.create_model("vmf_xxs"), tmp_path / "weights.safetensors")
+    assert torch.equal(
+        load_file(tmp_path / "weights.safetensors")["stem.0.weight"], model.stem[0].weight
+    )

@@ -4,6 +4,7 @@ from effvid.models.layers.attention import channel_split_attention
 from effvid.models.layers.channel_shuffle import ChannelShuffle
 from effvid.models.layers.drop_path import DropPath
 from effvid.models.layers.dynamic_relu import DynamicReLU, StaticReLU
+from effvid.models.layers.memory_format import use_channels_last
 from effvid.models.layers.pooling import GlobalAvgPool
 
 __all__ = [
@@ -13,4 +14,5 @@ __all__ = [
     "GlobalAvgPool",
     "StaticReLU",
     "channel_split_attention",
+    "use_channels_last",
 ]
