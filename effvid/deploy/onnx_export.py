@@ -11,6 +11,7 @@ class names, as JSON strings under the `effvid.*` keys, so that a runtime needs 
 preprocess and label.
 """
 
+import copy
 import json
 import warnings
 from collections.abc import Mapping, Sequence
@@ -86,7 +87,9 @@ def export_onnx(
     onnx = _require("onnx")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
+    # ONNX has no memory layouts, and the tracer refuses channels-last parameters: trace a copy
+    # whose weights are in the plain layout.
+    model = copy.deepcopy(model).eval().to(memory_format=torch.contiguous_format)
     example = torch.randn(*input_shape)
     dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
     try:
@@ -106,7 +109,8 @@ def export_onnx(
             )
     except Exception as error:
         name = getattr(model, "model_name", type(model).__name__)
-        raise OnnxExportError(f"cannot export {name} to ONNX: {error}") from error
+        reason = str(error).splitlines()[0][:300]
+        raise OnnxExportError(f"cannot export {name} to ONNX: {reason}") from error
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, {**(metadata or {}), "effvid.opset": str(opset)})
     onnx.save(proto, str(path))

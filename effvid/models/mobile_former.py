@@ -527,7 +527,8 @@ class MobileFormer(nn.Module):
         The tokens (B, M, D) are those after the final Mobile->Former bridge (None without the
         global branch)."""
         self._check_input(x)
-        x = x.contiguous(memory_format=self.memory_format)
+        if not torch.onnx.is_in_onnx_export():  # ONNX has no memory layouts
+            x = x.contiguous(memory_format=self.memory_format)
         tokens = None
         if self.tokens is not None:
             tokens = self.tokens.weight.unsqueeze(0).expand(x.shape[0], -1, -1)
