@@ -2,6 +2,7 @@
 
 import argparse
 import dataclasses
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -82,6 +83,66 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_progress_logs(is_main: bool = True) -> None:
+    """Log lines of effvid on stderr: INFO from the main process, warnings from the others."""
+    logger = logging.getLogger("effvid")
+    logger.setLevel(logging.INFO if is_main else logging.WARNING)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from effvid.engine.config import load_config
+    from effvid.engine.distributed import setup_distributed, teardown_distributed
+    from effvid.engine.trainer import Trainer
+
+    config = load_config(args.config, args.overrides)
+    context = setup_distributed(args.device)
+    _show_progress_logs(context.is_main)
+    resume = args.resume if args.resume is not None else not args.restart
+    try:
+        Trainer(config, context, resume=resume).fit()
+    finally:
+        teardown_distributed()
+    if context.is_main:
+        print(f"run folder: {config['output']['dir']}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from effvid.engine.config import load_config
+    from effvid.engine.distributed import teardown_distributed
+    from effvid.engine.evaluate import evaluate_checkpoint, summarize
+
+    config = load_config(args.config, args.overrides)
+    _show_progress_logs()
+    output = args.output or Path(config["output"]["dir"])
+    try:
+        results = evaluate_checkpoint(
+            config, args.checkpoint, split=args.split, output=output, reverse_time=args.reverse_time
+        )
+    finally:
+        teardown_distributed()
+    print(f"{args.split}: {summarize(results.metrics())}; results in {output}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from effvid.engine.predictor import Predictor, predictions_to_json, timeline_to_csv
+
+    predictor = Predictor(args.model, args.checkpoint, onnx=args.onnx)
+    for video in args.videos:
+        if args.timeline:
+            rows = predictor.timeline(video, window=args.window, stride=args.stride)
+            print(predictions_to_json(rows) if args.json else timeline_to_csv(rows), end="")
+        else:
+            prediction = predictor.predict(video, top_k=args.top_k, clips=args.clips)
+            print(predictions_to_json([prediction]) if args.json else prediction)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="effvid", description="Efficient video recognition.")
     parser.add_argument("--version", action="version", version=f"effvid {__version__}")
@@ -127,6 +188,38 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=int, default=10)
     bench.add_argument("--csv", type=Path, default=Path("effvid_bench.csv"), help="results file")
     bench.set_defaults(run=_bench)
+
+    train = commands.add_parser("train", help="train a model from a recipe")
+    train.add_argument("--config", type=Path, help="recipe YAML (see configs/)")
+    train.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.lr=3e-4")
+    train.add_argument("--resume", type=Path, help="continue from this training checkpoint")
+    train.add_argument(
+        "--restart", action="store_true", help="ignore the run folder's last checkpoint"
+    )
+    train.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("eval", help="multi-view evaluation of a trained checkpoint")
+    evaluate.add_argument("--config", type=Path, help="the recipe the checkpoint was trained with")
+    evaluate.add_argument("--checkpoint", type=Path, required=True)
+    evaluate.add_argument("overrides", nargs="*", help="section.key=value, e.g. eval.clips=4")
+    evaluate.add_argument("--split", default="val", choices=["val", "test"])
+    evaluate.add_argument("--output", type=Path, help="results folder (default: output.dir)")
+    evaluate.add_argument("--reverse-time", action="store_true", help="play every clip backwards")
+    evaluate.set_defaults(run=_eval)
+
+    predict = commands.add_parser("predict", help="what is in these videos")
+    predict.add_argument("videos", nargs="+", type=Path)
+    predict.add_argument("--model", help="registered model name (with --checkpoint)")
+    predict.add_argument("--checkpoint", type=Path)
+    predict.add_argument("--onnx", type=Path, help="an exported model instead")
+    predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument("--clips", type=int, default=10, help="clips spread over the video")
+    predict.add_argument("--timeline", action="store_true", help="labels over time")
+    predict.add_argument("--window", type=float, default=2.0, help="timeline window, seconds")
+    predict.add_argument("--stride", type=float, default=1.0, help="timeline step, seconds")
+    predict.add_argument("--json", action="store_true", help="JSON output")
+    predict.set_defaults(run=_predict)
     return parser
 
 

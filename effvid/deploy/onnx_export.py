@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from effvid import __version__
-from effvid.models import ModelCard
+from effvid.models import ModelCard, Preprocessing
 
 INPUT_NAME = "video"
 OUTPUT_NAME = "logits"
@@ -60,13 +60,21 @@ def _require(module: str):
         ) from None
 
 
-def card_metadata(card: ModelCard, input_shape: Sequence[int], class_names: Sequence[str] = ()):
-    """The metadata an exported file carries: JSON strings keyed `effvid.*`."""
+def card_metadata(
+    card: ModelCard,
+    input_shape: Sequence[int],
+    class_names: Sequence[str] = (),
+    preprocessing: Preprocessing | None = None,
+) -> dict[str, str]:
+    """The metadata an exported file carries: JSON strings keyed `effvid.*`: the model card (with
+    the exported `input_shape`), the class names and the preprocessing of its input."""
     card_fields = asdict(card) | {"input_shape": list(input_shape)}
+    preprocessing = preprocessing or card.preprocessing()
     return {
         "effvid.version": __version__,
         "effvid.card": json.dumps(card_fields),
         "effvid.class_names": json.dumps(list(class_names)),
+        "effvid.preprocessing": json.dumps(preprocessing.as_dict()),
     }
 
 
@@ -191,20 +199,26 @@ def export_registered_model(
     tolerance: float = DEFAULT_TOLERANCE,
     check_clips: Mapping[str, torch.Tensor] | None = None,
 ) -> ExportResult:
-    """Export a registered model (with a checkpoint's weights and class names, if given) and
-    check it with ONNX Runtime on random clips plus `check_clips`; raise if it differs."""
+    """Export a registered model (with a checkpoint's weights, class names and preprocessing,
+    if given; its clip size by default) and check it with ONNX Runtime on random clips plus
+    `check_clips`; raise if it differs."""
     from effvid.models import create_model, get_model_card
     from effvid.models.checkpoints import load_model
 
     card = get_model_card(name)
     class_names: list[str] = []
+    preprocessing = card.preprocessing()
     if checkpoint is None:
         model = create_model(name)
     else:
         model, report = load_model(name, checkpoint)
         class_names = report.class_names or []
-    input_shape = card.batch_shape(batch, frames, size)
-    metadata = card_metadata(card, input_shape, class_names)
+        if report.preprocessing:
+            preprocessing = Preprocessing.from_dict(report.preprocessing)
+    input_shape = card.batch_shape(
+        batch, frames or preprocessing.num_frames, size or preprocessing.crop_size
+    )
+    metadata = card_metadata(card, input_shape, class_names, preprocessing)
     path = export_onnx(model, output, input_shape, dynamic_batch=dynamic_batch, metadata=metadata)
     generator = torch.Generator().manual_seed(0)
     inputs = {f"random batch {batch}": torch.randn(input_shape, generator=generator)}

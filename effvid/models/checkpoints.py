@@ -57,6 +57,7 @@ class LoadReport:
     new_classifier: str | None = None
     notes: list[str] = field(default_factory=list)
     class_names: list[str] | None = None
+    preprocessing: dict | None = None
 
     def __str__(self) -> str:
         lines = [f"loaded {len(self.loaded)} tensors from {self.source}", *self.notes]
@@ -103,21 +104,25 @@ def _read_file(path: Path) -> object:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The weights in a checkpoint (prefixes stripped) and the class names, when it has them."""
+    """The weights in a checkpoint (prefixes stripped), and what effvid training checkpoints
+    also carry: the class names and the input preprocessing the model was trained with."""
 
     state: dict[str, torch.Tensor]
     class_names: list[str] | None = None
+    preprocessing: dict | None = None
 
 
 def read_checkpoint(source: str | Path | Mapping) -> Checkpoint:
     """The flat name -> tensor dict inside a checkpoint file or container, and the
     `class_names` list that effvid training checkpoints carry beside it."""
     content = _read_file(Path(source)) if isinstance(source, str | Path) else source
-    class_names = None
+    class_names = preprocessing = None
     while isinstance(content, Mapping):
         names = content.get("class_names")
         if class_names is None and isinstance(names, list | tuple):
             class_names = [str(name) for name in names]
+        if preprocessing is None and isinstance(content.get("preprocessing"), Mapping):
+            preprocessing = dict(content["preprocessing"])
         container = next(
             (key for key in _CONTAINER_KEYS if isinstance(content.get(key), Mapping)), None
         )
@@ -136,7 +141,7 @@ def read_checkpoint(source: str | Path | Mapping) -> Checkpoint:
         for prefix in _KEY_PREFIXES:
             key = key.removeprefix(prefix)
         state[key] = value
-    return Checkpoint(state, class_names)
+    return Checkpoint(state, class_names, preprocessing)
 
 
 def _inflate_kernel(kernel: torch.Tensor, depth: int, inflation: Inflation) -> torch.Tensor:
@@ -299,7 +304,7 @@ def load_model(
 ) -> tuple[nn.Module, LoadReport]:
     """Build the registered model `name` with as many classes as the checkpoint's classifier and
     load the checkpoint strictly into it. Returns the model (in eval mode) and the report, whose
-    `class_names` are the checkpoint's, if it has them."""
+    `class_names` and `preprocessing` are the checkpoint's, if it has them."""
     from effvid.models.registry import create_model
 
     checkpoint = read_checkpoint(source)
@@ -310,4 +315,5 @@ def load_model(
     report = load_checkpoint(model, checkpoint.state)
     report.source = str(source) if isinstance(source, str | Path) else report.source
     report.class_names = checkpoint.class_names
+    report.preprocessing = checkpoint.preprocessing
     return model.eval(), report

@@ -16,6 +16,31 @@ from torch import nn
 
 
 @dataclass(frozen=True)
+class Preprocessing:
+    """How clips are made for a model: `num_frames` frames every `sampling_rate` frames (dense)
+    or one per segment ('segment'), short side resized to `short_side`, `crop_size` square crop,
+    normalised by mean/std (RGB in [0, 1]). A model card gives the defaults; a trained
+    checkpoint records the ones it was trained with."""
+
+    num_frames: int
+    sampling_rate: int
+    crop_size: int
+    short_side: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    sampling: str = "dense"
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> "Preprocessing":
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        known["mean"], known["std"] = tuple(known["mean"]), tuple(known["std"])
+        return cls(**known)
+
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "mean": list(self.mean), "std": list(self.std)}
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """What a registered model expects and costs.
 
@@ -57,6 +82,17 @@ class ModelCard:
         if self.is_video:
             return (batch, 3, frames or self.num_frames, *spatial)
         return (batch, 3, *spatial)
+
+    def preprocessing(self) -> Preprocessing:
+        """The input this model is registered for."""
+        return Preprocessing(
+            num_frames=self.num_frames,
+            sampling_rate=self.sampling_rate or 1,
+            crop_size=self.input_size,
+            short_side=self.input_size,
+            mean=self.mean,
+            std=self.std,
+        )
 
     @property
     def test_views(self) -> int:

@@ -1,0 +1,75 @@
+"""The bad data policy: an unreadable video is logged, counted and listed, and a run stops only
+when more than `max_bad_fraction` of a dataset is unreadable.
+
+The report is a tab-separated file, `path<TAB>reason` per unreadable video. DataLoader workers are
+separate processes: each appends to the same report (one short write per line, atomic under
+O_APPEND) and counts what all of them listed, so the fraction is the dataset's, not a worker's.
+"""
+
+import logging
+from pathlib import Path
+
+from effvid.data.decoding import VideoDecodeError
+
+logger = logging.getLogger("effvid.data")
+
+
+class TooManyBadVideos(RuntimeError):
+    """More of the dataset is unreadable than the run allows."""
+
+
+def report_line(path: str, reason: str) -> str:
+    """One report line: the reason on one line, after a tab."""
+    return f"{path}\t{' '.join(reason.split())}\n"
+
+
+def read_bad_video_report(path: str | Path) -> dict[str, str]:
+    """path -> reason for every video listed in a report file (empty if there is none yet)."""
+    report = Path(path)
+    if not report.exists():
+        return {}
+    lines = report.read_text(encoding="utf-8").splitlines()
+    return dict(line.split("\t", 1) for line in lines if "\t" in line)
+
+
+class BadVideoLog:
+    """Unreadable videos of one dataset, in this process and (through the report) in all others."""
+
+    def __init__(
+        self,
+        *,
+        num_videos: int,
+        max_bad_fraction: float = 0.05,
+        report_path: str | Path | None = None,
+    ) -> None:
+        self.num_videos = num_videos
+        self.max_bad_fraction = max_bad_fraction
+        self.report_path = Path(report_path) if report_path is not None else None
+        self.bad: dict[str, str] = {}
+        if self.report_path is not None:
+            self.report_path.parent.mkdir(parents=True, exist_ok=True)
+            self.report_path.write_text("", encoding="utf-8")
+
+    def record(self, error: VideoDecodeError) -> None:
+        """Count and list `error`'s video; raise TooManyBadVideos past the allowed fraction."""
+        listed = read_bad_video_report(self.report_path) if self.report_path else {}
+        if self.report_path is not None and error.path not in listed:
+            with open(self.report_path, "a", encoding="utf-8") as report:
+                report.write(report_line(error.path, error.reason))
+        first_time_here = error.path not in self.bad
+        self.bad[error.path] = error.reason
+        total = len(self.bad.keys() | listed.keys())
+        where = f", listed in {self.report_path}" if self.report_path else ""
+        if first_time_here:
+            logger.warning(
+                "VideoDecodeError: %s; skipped (%d of %d videos unreadable so far%s)",
+                error,
+                total,
+                self.num_videos,
+                where,
+            )
+        if total > self.max_bad_fraction * self.num_videos:
+            raise TooManyBadVideos(
+                f"{total} of {self.num_videos} videos are unreadable, more than "
+                f"max_bad_fraction={self.max_bad_fraction:g}{where}; last: {error}"
+            )

@@ -1,0 +1,154 @@
+"""The `data` section of a recipe -> training and evaluation datasets.
+
+Training items are one random clip per video with augmentation; evaluation items are the test
+views (temporal clips x spatial crops) of every video. The built-in demo dataset is generated on
+first use and then read like any list-file dataset.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from effvid.data import (
+    ColorJitter,
+    DenseSampler,
+    EvalTransform,
+    RandAugment,
+    SegmentSampler,
+    TrainTransform,
+    VideoDataset,
+    VideoList,
+    make_demo_data,
+    read_classes_file,
+    read_folder_tree,
+    read_hmdb51,
+    read_kinetics,
+    read_list_file,
+    read_ssv2,
+    read_ucf101,
+)
+from effvid.models import ModelCard, Preprocessing
+
+DEMO_SPLITS = {"train": "train.txt", "val": "val.txt", "test": "test.txt"}
+
+
+@dataclass(frozen=True)
+class EvalViews:
+    clips: int
+    crops: int
+
+    @property
+    def total(self) -> int:
+        return self.clips * self.crops
+
+
+def resolve_views(evaluation: Mapping, card: ModelCard) -> EvalViews:
+    """The recipe's test views, or the model card's where the recipe leaves them unset."""
+    return EvalViews(evaluation["clips"] or card.test_clips, evaluation["crops"] or card.test_crops)
+
+
+def demo_data_section(data: Mapping, progress: bool = True) -> dict:
+    """The `data` section for the built-in demo dataset (generated here if absent), as a list
+    file dataset. `demo_videos` sets its size (default: the generator's)."""
+    size = {"videos": data["demo_videos"]} if data["demo_videos"] else {}
+    demo = make_demo_data(**size, progress=progress)
+    return {
+        **data,
+        "format": "list",
+        "root": str(demo.root),
+        "classes": str(demo.root / "classes.txt"),
+        **{split: str(demo.root / name) for split, name in DEMO_SPLITS.items()},
+    }
+
+
+def read_split(data: Mapping, which: str, classes: list[str] | None = None) -> VideoList:
+    """The videos of split `which` ('train', 'val' or 'test') in `data['format']`."""
+    path = data.get(which)
+    if not path:
+        raise ValueError(f"the recipe has no 'data.{which}' annotation for this run")
+    fmt, root = data["format"], data["root"]
+    if fmt == "list":
+        listed = read_classes_file(data["classes"]) if data["classes"] else classes
+        return read_list_file(path, root, classes=listed)
+    if fmt == "kinetics":
+        return read_kinetics(path, root, classes=classes)
+    if fmt == "ssv2":
+        return read_ssv2(path, root, labels_json=data["classes"])
+    if fmt == "ucf101":
+        return read_ucf101(path, root or Path(path).parent, class_index_file=data["classes"])
+    if fmt == "hmdb51":
+        subset = "train" if which == "train" else "test"
+        return read_hmdb51(path, root, split=data["split"], subset=subset)
+    if fmt == "folder":
+        return read_folder_tree(path)
+    raise ValueError(f"data.format {fmt!r} has no reader (did you mean 'demo'?)")
+
+
+def _sampler(data: Mapping):
+    if data["sampling"] == "segment":
+        return SegmentSampler(num_segments=data["num_frames"])
+    return DenseSampler(num_frames=data["num_frames"], sampling_rate=data["sampling_rate"])
+
+
+def recipe_preprocessing(data: Mapping, card: ModelCard) -> Preprocessing:
+    """The clips a recipe makes (what a checkpoint records), mean/std defaulting to the card's."""
+    return Preprocessing(
+        num_frames=data["num_frames"],
+        sampling_rate=data["sampling_rate"],
+        crop_size=data["crop_size"],
+        short_side=data["short_side"],
+        mean=tuple(data["mean"] or card.mean),
+        std=tuple(data["std"] or card.std),
+        sampling=data["sampling"],
+    )
+
+
+def _normalisation(data: Mapping, card: ModelCard) -> dict:
+    preprocessing = recipe_preprocessing(data, card)
+    return {"mean": preprocessing.mean, "std": preprocessing.std}
+
+
+def train_dataset(
+    data: Mapping, card: ModelCard, videos: VideoList, bad_video_report: Path | None = None
+) -> VideoDataset:
+    """One augmented random clip per video."""
+    jitter = data["color_jitter"]
+    transform = TrainTransform(
+        crop_size=data["crop_size"],
+        scale_jitter=tuple(data["scale_jitter"]) if data["scale_jitter"] else None,
+        flip=data["flip"],
+        color_jitter=ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter)
+        if jitter
+        else None,
+        randaugment=RandAugment(**data["randaugment"]) if data["randaugment"] else None,
+        **_normalisation(data, card),
+    )
+    return VideoDataset(
+        videos,
+        sampler=_sampler(data),
+        transform=transform,
+        training=True,
+        max_bad_fraction=data["max_bad_fraction"],
+        bad_video_report=bad_video_report,
+    )
+
+
+def eval_dataset(
+    data: Mapping,
+    card: ModelCard,
+    videos: VideoList,
+    views: EvalViews,
+    bad_video_report: Path | None = None,
+) -> VideoDataset:
+    """Every test view of every video: `views.clips` clips x `views.crops` crops."""
+    return VideoDataset(
+        videos,
+        sampler=_sampler(data),
+        transform=EvalTransform(short_side=data["short_side"], **_normalisation(data, card)),
+        training=False,
+        temporal_views=views.clips,
+        spatial_views=views.crops,
+        crop_size=data["crop_size"],
+        max_bad_fraction=data["max_bad_fraction"],
+        bad_video_report=bad_video_report,
+    )

@@ -1,0 +1,167 @@
+"""What is in a video: top-k labels over the whole video, or a timeline of labels over time.
+
+`Predictor` takes a trained checkpoint (PyTorch) or an exported ONNX file; both run the same
+preprocessing, the one the checkpoint was trained with (or the model card's): frames decoded
+with their short side resized, centre-cropped, normalised. The class probabilities of several
+clips spread over the whole video are averaged, so that a long video is not judged by its first
+seconds.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from effvid.data import DenseSampler, EvalTransform, SegmentSampler, open_video
+from effvid.data.transforms import crop_view
+from effvid.models import ModelCard, Preprocessing, get_model_card, load_model
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Top-k classes of one video (or of one window of it) with their mean probabilities."""
+
+    video: str
+    labels: list[str]
+    scores: list[float]
+    start: float | None = None  # seconds, for timeline windows
+    end: float | None = None
+
+    def as_dict(self) -> dict:
+        pairs = zip(self.labels, self.scores, strict=True)
+        top = [{"label": label, "score": round(score, 5)} for label, score in pairs]
+        row = {"video": self.video, "top": top}
+        if self.start is not None:
+            row.update(start=round(self.start, 3), end=round(self.end, 3))
+        return row
+
+    def __str__(self) -> str:
+        when = "" if self.start is None else f" [{self.start:.1f}-{self.end:.1f} s]"
+        pairs = zip(self.labels, self.scores, strict=True)
+        top = ", ".join(f"{label} {score:.3f}" for label, score in pairs)
+        return f"{self.video}{when}: {top}"
+
+
+class Predictor:
+    """Predict labels of video files with a registered model.
+
+    `checkpoint`: a trained checkpoint (its class names label the outputs). `onnx`: an exported
+    file instead (`effvid export`), whose metadata carries the model card and class names.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        checkpoint: str | Path | None = None,
+        *,
+        onnx: str | Path | None = None,
+        class_names: Sequence[str] | None = None,
+        device: str = "cpu",
+    ) -> None:
+        self.device = torch.device(device)
+        if onnx is not None:
+            self._init_onnx(Path(onnx))
+        else:
+            if model is None or checkpoint is None:
+                raise ValueError("give a model name and a checkpoint, or an ONNX file")
+            network, report = load_model(model, checkpoint)
+            self.network = network.to(self.device)
+            self.card = get_model_card(model)
+            self.class_names = report.class_names or []
+            self.preprocessing = (
+                Preprocessing.from_dict(report.preprocessing)
+                if report.preprocessing
+                else self.card.preprocessing()
+            )
+            self.run = self._run_torch
+        if class_names:
+            self.class_names = list(class_names)
+        prep = self.preprocessing
+        self.transform = EvalTransform(short_side=prep.short_side, mean=prep.mean, std=prep.std)
+        self.sampler = (
+            SegmentSampler(num_segments=prep.num_frames)
+            if prep.sampling == "segment"
+            else DenseSampler(num_frames=prep.num_frames, sampling_rate=prep.sampling_rate)
+        )
+
+    def _init_onnx(self, path: Path) -> None:
+        from effvid.deploy.onnx_export import OnnxRunner, read_onnx_metadata
+
+        metadata = read_onnx_metadata(path)
+        card = json.loads(metadata["effvid.card"])
+        card.pop("input_shape", None)
+        card["mean"], card["std"] = tuple(card["mean"]), tuple(card["std"])
+        self.card = ModelCard(**card)
+        self.class_names = json.loads(metadata.get("effvid.class_names", "[]"))
+        stored = metadata.get("effvid.preprocessing")
+        self.preprocessing = (
+            Preprocessing.from_dict(json.loads(stored)) if stored else self.card.preprocessing()
+        )
+        runner = OnnxRunner(path)
+        self.run = lambda clips: torch.from_numpy(runner(clips))
+
+    @torch.no_grad()
+    def _run_torch(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.network(clips.to(self.device)).float().cpu()
+
+    def _clip_scores(self, reader, clips: Sequence[Sequence[int]]) -> torch.Tensor:
+        """(len(clips), classes) probabilities, one row per clip of frame indices."""
+        size = self.preprocessing.crop_size
+        batch = []
+        for indices in clips:
+            clip, _ = self.transform(reader.read(indices).frames, -1)
+            batch.append(crop_view(clip, size, 0, 1))
+        logits = torch.cat(
+            [self.run(torch.stack(batch[i : i + 8])) for i in range(0, len(batch), 8)]
+        )
+        return logits.softmax(dim=-1)
+
+    def _prediction(self, video: str, scores: torch.Tensor, top_k: int, **window) -> Prediction:
+        best = scores.topk(min(top_k, scores.numel()))
+        names = [self._name(int(i)) for i in best.indices]
+        return Prediction(video, names, [float(s) for s in best.values], **window)
+
+    def _name(self, index: int) -> str:
+        return self.class_names[index] if index < len(self.class_names) else str(index)
+
+    def predict(self, video: str | Path, *, top_k: int = 5, clips: int = 10) -> Prediction:
+        """Top-k labels of the whole video: mean probabilities of `clips` test clips spread over
+        it (the sampler's test views)."""
+        with open_video(video, short_side=self.preprocessing.short_side) as reader:
+            total = reader.info.num_frames
+            views = [
+                self.sampler.frame_indices(total, view=v, num_views=clips) for v in range(clips)
+            ]
+            scores = self._clip_scores(reader, views).mean(dim=0)
+        return self._prediction(str(video), scores, top_k)
+
+    def timeline(
+        self, video: str | Path, *, window: float = 2.0, stride: float = 1.0, top_k: int = 3
+    ) -> list[Prediction]:
+        """Labels over time: one clip in the middle of each window of `window` seconds, windows
+        every `stride` seconds."""
+        with open_video(video, short_side=self.preprocessing.short_side) as reader:
+            fps = reader.info.fps or 30.0
+            total = reader.info.num_frames
+            window_frames = min(total, max(1, round(window * fps)))
+            starts = list(range(0, total - window_frames + 1, max(1, round(stride * fps))))
+            centre = self.sampler.frame_indices(window_frames, view=0, num_views=1)
+            scores = self._clip_scores(reader, [[s + i for i in centre] for s in starts])
+        windows = [(start / fps, min(start + window_frames, total) / fps) for start in starts]
+        return [
+            self._prediction(str(video), row, top_k, start=begin, end=end)
+            for (begin, end), row in zip(windows, scores, strict=True)
+        ]
+
+
+def predictions_to_json(predictions: Sequence[Prediction]) -> str:
+    return json.dumps([p.as_dict() for p in predictions], indent=1)
+
+
+def timeline_to_csv(predictions: Sequence[Prediction]) -> str:
+    lines = ["video,start,end,label,score"]
+    for p in predictions:
+        lines.append(f"{p.video},{p.start:.3f},{p.end:.3f},{p.labels[0]},{p.scores[0]:.5f}")
+    return "\n".join(lines) + "\n"

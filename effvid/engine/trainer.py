@@ -1,0 +1,380 @@
+"""The training loop: one process per device (`torchrun`) or a single process, a run folder,
+and resumption that continues exactly where a run stopped.
+
+Run folder (`output.dir`):
+    config.yaml         the resolved recipe
+    classes.txt         class names, one per line
+    train.log           the log lines
+    metrics.jsonl       one JSON object per epoch (loss, lr, accuracies, seconds)
+    tensorboard/        TensorBoard events
+    last.pth, best.pth  training checkpoints (written atomically; best by validation top-1)
+    bad_videos_*.tsv    unreadable videos met, with the reason
+
+Determinism: the random state of an epoch depends only on (seed, epoch, rank), and checkpoints
+are taken at epoch ends, so a run resumed from its last checkpoint repeats the interrupted epoch
+exactly as an uninterrupted run would have done it.
+"""
+
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+
+from effvid.data import MixupCutmix, soft_target_cross_entropy
+from effvid.data.progress import ProgressBar
+from effvid.engine import datasets as data_setup
+from effvid.engine.checkpoint import read_training_checkpoint, rng_state, save_checkpoint
+from effvid.engine.config import dump_config
+from effvid.engine.distributed import DistributedContext, all_reduce_mean, barrier
+from effvid.engine.evaluate import collect_view_logits, gather_video_scores, summarize
+from effvid.engine.optim import build_optimizer, warmup_cosine
+from effvid.engine.plots import plot_training_curves
+from effvid.models import create_model, get_model_card, load_checkpoint
+
+logger = logging.getLogger("effvid.train")
+
+
+def _autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """'auto': bf16 on GPUs that support it, nothing on CPU (where it does not pay off for
+    these models); 'bf16' / 'fp16' / 'none' as asked."""
+    if amp == "auto":
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if cuda_bf16 else None
+    return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+
+def seed_epoch(seed: int, epoch: int, rank: int) -> int:
+    """The seed of one process in one epoch (also what its data loader draws from)."""
+    value = (seed * 1_000_003 + epoch * 1009 + rank) % (2**31)
+    torch.manual_seed(value)
+    return value
+
+
+def _loader(dataset, batch_size: int, sampler: Sampler, workers: int, seed: int) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
+        generator=torch.Generator().manual_seed(seed),
+        drop_last=False,
+    )
+
+
+@dataclass
+class RunState:
+    """What a checkpoint records besides the weights and optimizer states."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
+    best_top1: float = -1.0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Trainer:
+    """Train `config['model']['name']` on `config['data']` into `config['output']['dir']`.
+
+    `resume`: True continues from the run folder's last checkpoint if there is one (the
+    default); a path continues from that checkpoint; False starts afresh.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        context: DistributedContext,
+        *,
+        resume: bool | str | Path = True,
+        progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.context = context
+        self.device = context.device
+        self.progress = progress and context.is_main
+        self.run_dir = Path(config["output"]["dir"])
+        self.train_cfg = config["train"]
+        data = config["data"]
+        if data["format"] == "demo":
+            data = data_setup.demo_data_section(data, progress=self.progress)
+        self.data = data
+        self.card = get_model_card(config["model"]["name"])
+        self._build_data()
+        torch.manual_seed(self.train_cfg["seed"])  # the same initial weights for the same seed
+        self._build_model()
+        self.state = RunState()
+        self._restore(resume)
+        self._open_logs()
+
+    # --- set-up -----------------------------------------------------------------------------
+
+    def _build_data(self) -> None:
+        train_videos = data_setup.read_split(self.data, "train")
+        self.class_names = list(train_videos.classes)
+        val_videos = data_setup.read_split(self.data, "val", self.class_names)
+        self.views = data_setup.resolve_views(self.config["eval"], self.card)
+        self.train_set = data_setup.train_dataset(
+            self.data, self.card, train_videos, self.run_dir / "bad_videos_train.tsv"
+        )
+        self.val_set = data_setup.eval_dataset(
+            self.data, self.card, val_videos, self.views, self.run_dir / "bad_videos_val.tsv"
+        )
+        world, rank = self.context.world_size, self.context.rank
+        seed = self.train_cfg["seed"]
+        self.train_sampler = DistributedSampler(
+            self.train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed
+        )
+        self.val_sampler = DistributedSampler(
+            self.val_set, num_replicas=world, rank=rank, shuffle=False
+        )
+        eval_batch = self.config["eval"]["batch_size"] or self.train_cfg["batch_size"]
+        self.val_loader = _loader(
+            self.val_set, eval_batch, self.val_sampler, self.data["workers"], seed
+        )
+
+    def _build_model(self) -> None:
+        model_cfg = self.config["model"]
+        model = create_model(
+            model_cfg["name"], num_classes=len(self.class_names), **model_cfg["args"]
+        )
+        if model_cfg["checkpoint"]:
+            report = load_checkpoint(model, model_cfg["checkpoint"], strict=False)
+            logger.info("fine-tuning from %s", report)
+        if self.train_cfg["sync_bn"] and self.device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model = model.to(self.device)
+        self.ema = None
+        if self.train_cfg["ema"]:
+            self.ema = AveragedModel(
+                self.model,
+                multi_avg_fn=get_ema_multi_avg_fn(self.train_cfg["ema"]),
+                use_buffers=True,
+            )
+        self.network = (
+            DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+            if self.context.is_distributed
+            else self.model
+        )
+        self.optimizer = build_optimizer(self.model, self.train_cfg)
+        per_epoch = math.ceil(
+            math.ceil(len(self.train_set) / self.context.world_size)
+            / self.train_cfg["batch_size"]
+            / self.train_cfg["accumulation"]
+        )
+        self.steps_per_epoch = per_epoch
+        self.scheduler = warmup_cosine(
+            self.optimizer,
+            total_steps=per_epoch * self.train_cfg["epochs"],
+            warmup_steps=round(per_epoch * self.train_cfg["warmup_epochs"]),
+            warmup_start=self.train_cfg["warmup_start"],
+            min_ratio=self.train_cfg["min_lr"] / self.train_cfg["lr"],
+        )
+        self.autocast_dtype = _autocast_dtype(self.train_cfg["amp"], self.device)
+        use_scaler = self.autocast_dtype == torch.float16 and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        mixing = self.train_cfg["mixup"] > 0 or self.train_cfg["cutmix"] > 0
+        self.mixup = (
+            MixupCutmix(
+                num_classes=len(self.class_names),
+                mixup_alpha=self.train_cfg["mixup"],
+                cutmix_alpha=self.train_cfg["cutmix"],
+                label_smoothing=self.train_cfg["label_smoothing"],
+            )
+            if mixing
+            else None
+        )
+
+    def _restore(self, resume: bool | str | Path) -> None:
+        path = None
+        if isinstance(resume, str | Path):
+            path = Path(resume)
+        elif resume and (self.run_dir / "last.pth").exists():
+            path = self.run_dir / "last.pth"
+        if path is None:
+            return
+        content = read_training_checkpoint(path)
+        self.model.load_state_dict(content["model"])
+        if self.ema is not None and content.get("ema") is not None:
+            self.ema.load_state_dict(content["ema"])
+        self.optimizer.load_state_dict(content["optimizer"])
+        self.scheduler.load_state_dict(content["scheduler"])
+        self.scaler.load_state_dict(content["scaler"])
+        self.state = RunState(**content["state"])
+        if self.context.is_main:
+            logger.info("resumed from %s after epoch %d", path, self.state.epoch)
+
+    def _open_logs(self) -> None:
+        self.writer = None
+        if not self.context.is_main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(dump_config(self.config))
+        (self.run_dir / "classes.txt").write_text("".join(f"{c}\n" for c in self.class_names))
+        handler = logging.FileHandler(self.run_dir / "train.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logging.getLogger("effvid").addHandler(handler)
+        self._log_handler = handler
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.state.step)
+
+    # --- training ---------------------------------------------------------------------------
+
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if targets.ndim == 2:  # soft targets from mixup / cutmix
+            return soft_target_cross_entropy(logits, targets)
+        return F.cross_entropy(logits, targets, label_smoothing=self.train_cfg["label_smoothing"])
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def train_one_epoch(self, epoch: int) -> dict[str, float]:
+        seed = seed_epoch(self.train_cfg["seed"], epoch, self.context.rank)
+        self.train_sampler.set_epoch(epoch)
+        loader = _loader(
+            self.train_set,
+            self.train_cfg["batch_size"],
+            self.train_sampler,
+            self.data["workers"],
+            seed,
+        )
+        self.network.train()
+        accumulation = self.train_cfg["accumulation"]
+        total_loss = correct = seen = 0.0
+        start = time.perf_counter()
+        bar = ProgressBar(len(loader), description=f"epoch {epoch + 1}") if self.progress else None
+        self.optimizer.zero_grad(set_to_none=True)
+        for index, (clips, labels, _) in enumerate(loader):
+            clips = clips.to(self.device, non_blocking=True)
+            labels = labels.to(self.device, non_blocking=True)
+            targets = labels
+            if self.mixup is not None:
+                clips, targets = self.mixup(clips, labels)
+            last_of_step = (index + 1) % accumulation == 0 or index + 1 == len(loader)
+            sync = last_of_step or not self.context.is_distributed
+            with nullcontext() if sync else self.network.no_sync(), self._autocast():
+                logits = self.network(clips)
+                loss = self._loss(logits.float(), targets)
+            self.scaler.scale(loss / accumulation).backward()
+            if last_of_step:
+                self._optimizer_step()
+            total_loss += loss.item() * len(labels)
+            correct += (logits.argmax(dim=1) == labels).sum().item()
+            seen += len(labels)
+            if bar is not None:
+                lr = self.optimizer.param_groups[0]["lr"]
+                bar.update(note=f"loss {total_loss / seen:.3f} lr {lr:.2e}")
+        if bar is not None:
+            bar.close()
+        return {
+            "train_loss": all_reduce_mean(total_loss / max(seen, 1)),
+            "train_top1": all_reduce_mean(100.0 * correct / max(seen, 1)),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_seconds": time.perf_counter() - start,
+        }
+
+    def _optimizer_step(self) -> None:
+        if self.train_cfg["clip_grad"]:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.train_cfg["clip_grad"])
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.state.step += 1
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+    def evaluation_model(self) -> nn.Module:
+        """The weights evaluated and kept as best: the EMA average when the recipe uses one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def evaluate(self):
+        items = collect_view_logits(
+            self.evaluation_model(), self.val_loader, self.device, self.autocast_dtype
+        )
+        return gather_video_scores(
+            items, aggregate=self.config["eval"]["aggregate"], class_names=self.class_names
+        )
+
+    # --- bookkeeping ------------------------------------------------------------------------
+
+    def _checkpoint_content(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "state": vars(self.state),
+            "epoch": self.state.epoch,
+            "model_name": self.config["model"]["name"],
+            "class_names": self.class_names,
+            "preprocessing": data_setup.recipe_preprocessing(self.data, self.card).as_dict(),
+            "config": dict(self.config),
+            "rng": rng_state(),
+        }
+
+    def _record_epoch(self, row: dict[str, float], is_best: bool) -> None:
+        self.state.history.append(row)
+        with (self.run_dir / "metrics.jsonl").open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        for key, value in row.items():
+            if key != "epoch":
+                self.writer.add_scalar(key, value, row["epoch"])
+        self.writer.flush()
+        content = self._checkpoint_content()
+        save_checkpoint(content, self.run_dir / "last.pth")
+        if is_best:
+            best = {**content, "model": self.evaluation_model().state_dict()}
+            save_checkpoint(best, self.run_dir / "best.pth")
+        keep = self.config["output"]["keep_every"]
+        if keep and row["epoch"] % keep == 0:
+            save_checkpoint(content, self.run_dir / f"epoch_{row['epoch']}.pth")
+        plot_training_curves(self.state.history, self.run_dir / "training_curves.png")
+        message = " ".join(f"{k} {v:.4g}" for k, v in row.items())
+        logger.info("%s%s", message, " (best)" if is_best else "")
+
+    def fit(self) -> list[dict[str, float]]:
+        """Train the remaining epochs; returns the per-epoch history."""
+        epochs, every = self.train_cfg["epochs"], self.config["eval"]["every"]
+        for epoch in range(self.state.epoch, epochs):
+            row = {"epoch": epoch + 1, **self.train_one_epoch(epoch)}
+            if (epoch + 1) % every == 0 or epoch + 1 == epochs:
+                start = time.perf_counter()
+                metrics = self.evaluate().metrics()
+                row.update({f"val_{k}": v for k, v in metrics.items() if k in ("top1", "top5")})
+                row["val_seconds"] = time.perf_counter() - start
+                if self.context.is_main:
+                    logger.info("epoch %d validation: %s", epoch + 1, summarize(metrics))
+            self.state.epoch = epoch + 1
+            is_best = row.get("val_top1", -1.0) > self.state.best_top1
+            if is_best:
+                self.state.best_top1 = row["val_top1"]
+            if self.context.is_main:
+                self._record_epoch(row, is_best)
+            barrier()
+        self.close()
+        return self.state.history
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            logging.getLogger("effvid").removeHandler(self._log_handler)
+            self.writer = None

@@ -1,0 +1,33 @@
+"""`check_dataset`: every video decoded in worker processes, broken ones reported with a reason."""
+
+from effvid.data import check_dataset, read_bad_video_report
+from tests.data.videos import write_indexed_video
+
+
+def test_folder_check_reports_broken_videos(tmp_path, capsys):
+    videos = tmp_path / "videos"
+    (videos / "run").mkdir(parents=True)
+    for index in range(4):
+        write_indexed_video(videos / "run" / f"{index}.mp4", 10)
+    good = (videos / "run" / "0.mp4").read_bytes()
+    (videos / "run" / "truncated.mp4").write_bytes(good[: len(good) // 2])
+    (videos / "empty.webm").touch()
+    (videos / "notes.txt").write_text("not a video")
+    report = tmp_path / "report.tsv"
+    result = check_dataset(videos, workers=2, report_path=report)
+    assert result.checked == 6
+    assert sorted(check.path for check in result.broken) == [
+        str(videos / "empty.webm"),
+        str(videos / "run" / "truncated.mp4"),
+    ]
+    assert result.summary() == f"6 videos checked, 2 broken, listed in {report}"
+    assert set(read_bad_video_report(report)) == {check.path for check in result.broken}
+    assert "checked 6/6" in capsys.readouterr().err
+
+
+def test_annotation_check_counts_missing_videos(tmp_path):
+    write_indexed_video(tmp_path / "a.mp4", 5)
+    (tmp_path / "list.txt").write_text("a.mp4 0\nb.mp4 1\n")
+    result = check_dataset(tmp_path / "list.txt", workers=1, progress=False)
+    assert result.checked == 2
+    assert [(check.path, check.error) for check in result.broken] == [("b.mp4", "not found")]

@@ -1,0 +1,112 @@
+"""Training end to end on real tiny videos: run folder, exact resume, checkpoint safety, DDP."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from effvid.engine.checkpoint import read_training_checkpoint, save_checkpoint
+from effvid.engine.distributed import setup_distributed
+from effvid.engine.evaluate import evaluate_checkpoint
+from effvid.engine.trainer import Trainer
+from effvid.models.checkpoints import CheckpointError
+from tests.engine.conftest import tiny_config, tiny_recipe, write_recipe
+
+
+def _train(config, resume=False):
+    trainer = Trainer(config, setup_distributed("cpu"), resume=resume, progress=False)
+    trainer.fit()
+    return trainer
+
+
+def test_run_folder_holds_everything(tiny_videos, tmp_path):
+    trainer = _train(tiny_config(tiny_videos, tmp_path / "run"))
+    run = tmp_path / "run"
+    for name in ("config.yaml", "classes.txt", "train.log", "metrics.jsonl", "last.pth",
+                 "best.pth", "training_curves.png"):  # fmt: skip
+        assert (run / name).is_file(), name
+    assert list((run / "tensorboard").iterdir())
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert {"train_loss", "lr", "val_top1", "val_top5"} <= set(rows[-1])
+    checkpoint = read_training_checkpoint(run / "last.pth")
+    assert checkpoint["class_names"] == trainer.class_names and len(trainer.class_names) == 10
+    assert checkpoint["preprocessing"]["num_frames"] == 4
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_to_identical_weights(tiny_videos, tmp_path, monkeypatch):
+    reference = _train(tiny_config(tiny_videos, tmp_path / "reference", train__epochs=3))
+
+    interrupted_dir = tmp_path / "interrupted"
+    config = tiny_config(tiny_videos, interrupted_dir, train__epochs=3)
+    original_step = Trainer._optimizer_step
+
+    def step_then_die(self):
+        original_step(self)
+        if self.state.epoch == 1 and self.state.step == self.steps_per_epoch + 2:
+            raise _Interrupt  # mid-epoch 2, after its second step; last.pth is from epoch 1
+
+    monkeypatch.setattr(Trainer, "_optimizer_step", step_then_die)
+    with pytest.raises(_Interrupt):
+        _train(config)
+    monkeypatch.setattr(Trainer, "_optimizer_step", original_step)
+    assert read_training_checkpoint(interrupted_dir / "last.pth")["epoch"] == 1
+
+    resumed = _train(config, resume=True)  # picks up the run folder's last.pth
+    assert resumed.state.epoch == 3
+    for key, value in reference.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    history = [row["train_loss"] for row in resumed.state.history]
+    assert history == [row["train_loss"] for row in reference.state.history]
+
+
+def test_corrupted_checkpoint_is_refused_and_the_last_good_one_stays(
+    tiny_videos, tmp_path, monkeypatch
+):
+    run = tmp_path / "run"
+    _train(tiny_config(tiny_videos, run, train__epochs=1))
+    good = (run / "last.pth").read_bytes()
+
+    def broken_save(content, handle, **kwargs):
+        handle.write(b"half a checkpoint")  # as if the disk filled up mid-write
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(CheckpointError, match="corrupted or truncated"):
+        save_checkpoint({"model": {}, "epoch": 2}, run / "last.pth")
+    monkeypatch.undo()
+    assert (run / "last.pth").read_bytes() == good
+    assert not list(run.glob(".*.tmp"))
+
+    (run / "last.pth").write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match=r"last\.pth is corrupted or truncated"):
+        Trainer(tiny_config(tiny_videos, run, train__epochs=2), setup_distributed("cpu"))
+
+
+def test_two_process_training_evaluates_every_video_once(tiny_videos, tmp_path):
+    """torchrun, 2 processes, gloo: the run trains, and its distributed evaluation of the 5
+    validation videos (padded to 6 items by the sampler) equals a 1-process evaluation."""
+    run = tmp_path / "ddp"
+    recipe = write_recipe(
+        tiny_recipe(tiny_videos, run, eval__clips=1, train__epochs=2), tmp_path / "ddp.yaml"
+    )
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", "-m", "effvid.cli", "train", "--config", str(recipe),
+               "--device", "cpu"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(row["train_loss"] > 0 for row in rows)
+    assert "5 videos x 1 views" in (run / "train.log").read_text()
+
+    config = tiny_config(tiny_videos, run, eval__clips=1)
+    single = evaluate_checkpoint(config, run / "best.pth", split="val", progress=False)
+    assert single.metrics()["videos"] == 5
+    assert single.metrics()["top1"] == pytest.approx(max(row["val_top1"] for row in rows))
