@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/effvid models
+	$(BIN)/effvid demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -9,6 +9,7 @@ __all__ = [
     "FlopCount",
     "LoadReport",
     "ModelCard",
+    "Predictor",
     "count_flops",
     "count_params",
     "create_model",
@@ -18,3 +19,12 @@ __all__ = [
     "load_model",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # The predictor pulls in video decoding: loaded on first use, not with `import effvid`.
+    if name == "Predictor":
+        from effvid.engine.predictor import Predictor
+
+        return Predictor
+    raise AttributeError(f"module 'effvid' has no attribute {name!r}")

@@ -57,6 +57,7 @@ def _export(args: argparse.Namespace) -> int:
         frames=args.frames,
         size=args.size,
         tolerance=args.tolerance,
+        check_videos=args.check_video,
     )
     print(result)
     return 0
@@ -143,6 +144,36 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from effvid.engine.demo import run_demo
+
+    _show_progress_logs()
+    result = run_demo(args.out, args.overrides)
+    return 0 if result["top1"] > 0 else 1
+
+
+def _make_demo_data(args: argparse.Namespace) -> int:
+    from effvid.data import make_demo_data
+
+    size = {"videos": args.videos} if args.videos else {}
+    print(make_demo_data(args.out, **size, workers=args.workers).summary())
+    return 0
+
+
+def _check_videos(args: argparse.Namespace) -> int:
+    from effvid.data import check_dataset
+
+    report = check_dataset(
+        args.target, video_root=args.root, workers=args.workers, report_path=args.report
+    )
+    print(report.summary())
+    for check in report.broken[:20]:
+        print(f"  {check.path}: {check.error}")
+    if len(report.broken) > 20:
+        print(f"  ... {len(report.broken) - 20} more in {args.report}")
+    return 1 if report.broken else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="effvid", description="Efficient video recognition.")
     parser.add_argument("--version", action="version", version=f"effvid {__version__}")
@@ -171,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--frames", type=int, help="clip length (default: the model card's)")
     export.add_argument("--size", type=int, help="crop size (default: the model card's)")
     export.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - eager| logit")
+    export.add_argument(
+        "--check-video",
+        type=Path,
+        action="append",
+        default=[],
+        help="also compare on a clip of this real video (repeatable)",
+    )
     export.set_defaults(run=_export)
 
     bench = commands.add_parser("bench", help="measure latency and throughput of a model")
@@ -220,6 +258,26 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--stride", type=float, default=1.0, help="timeline step, seconds")
     predict.add_argument("--json", action="store_true", help="JSON output")
     predict.set_defaults(run=_predict)
+
+    demo = commands.add_parser("demo", help="the main job: demo data, train, evaluate, predict")
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder")
+    demo.add_argument(
+        "overrides", nargs="*", help="changes to the demo recipe, e.g. train.epochs=2"
+    )
+    demo.set_defaults(run=_demo)
+
+    make_demo = commands.add_parser("make-demo-data", help="generate the built-in demo dataset")
+    make_demo.add_argument("--out", type=Path, help="folder (default: a cache folder)")
+    make_demo.add_argument("--videos", type=int, help="number of videos (default 3000)")
+    make_demo.add_argument("--workers", type=int, help="processes (default: one per core)")
+    make_demo.set_defaults(run=_make_demo_data)
+
+    check = commands.add_parser("check-videos", help="decode every video, report broken ones")
+    check.add_argument("target", type=Path, help="a folder of videos or an annotation file")
+    check.add_argument("--root", type=Path, help="folder the annotation's paths are relative to")
+    check.add_argument("--workers", type=int, help="processes (default: one per core)")
+    check.add_argument("--report", type=Path, default=Path("broken_videos.tsv"), help="report file")
+    check.set_defaults(run=_check_videos)
     return parser
 
 
@@ -230,7 +288,14 @@ def _cuda_available() -> bool:
 
 
 # Errors that describe bad input; anything else is a bug and keeps its traceback.
-USER_ERRORS = (UnknownModelError, CheckpointError, OnnxExportError, ValueError, OSError)
+USER_ERRORS = (
+    UnknownModelError,
+    CheckpointError,
+    OnnxExportError,
+    ValueError,
+    OSError,
+    ImportError,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

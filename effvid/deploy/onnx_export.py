@@ -187,6 +187,28 @@ class ExportResult:
         )
 
 
+def _video_clip(
+    video: str | Path, preprocessing: Preprocessing, input_shape: Sequence[int]
+) -> torch.Tensor:
+    """The centre clip of a real video, preprocessed as `effvid predict` does: (1, 3, T, H, W);
+    for an image model (input (B, 3, H, W)) its middle frame."""
+    from effvid.data import DenseSampler, EvalTransform, open_video
+    from effvid.data.transforms import crop_view
+
+    is_video = len(input_shape) == 5
+    transform = EvalTransform(
+        short_side=preprocessing.short_side, mean=preprocessing.mean, std=preprocessing.std
+    )
+    sampler = DenseSampler(
+        num_frames=input_shape[2] if is_video else 1, sampling_rate=preprocessing.sampling_rate
+    )
+    with open_video(video, short_side=preprocessing.short_side) as reader:
+        indices = sampler.frame_indices(reader.info.num_frames, view=0, num_views=1)
+        clip, _ = transform(reader.read(indices).frames, -1)
+    clip = crop_view(clip, input_shape[-1], 0, 1)  # (3, T, H, W)
+    return (clip if is_video else clip[:, 0]).unsqueeze(0)
+
+
 def export_registered_model(
     name: str,
     output: str | Path,
@@ -197,11 +219,12 @@ def export_registered_model(
     frames: int | None = None,
     size: int | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
-    check_clips: Mapping[str, torch.Tensor] | None = None,
+    check_videos: Sequence[str | Path] = (),
 ) -> ExportResult:
     """Export a registered model (with a checkpoint's weights, class names and preprocessing,
-    if given; its clip size by default) and check it with ONNX Runtime on random clips plus
-    `check_clips`; raise if it differs."""
+    if given; its clip size by default) and check it with ONNX Runtime on random clips and on a
+    clip of each of `check_videos` (real footage, preprocessed as for prediction); raise if the
+    outputs differ by more than `tolerance`."""
     from effvid.models import create_model, get_model_card
     from effvid.models.checkpoints import load_model
 
@@ -224,6 +247,7 @@ def export_registered_model(
     inputs = {f"random batch {batch}": torch.randn(input_shape, generator=generator)}
     if dynamic_batch:
         inputs["random batch 3"] = torch.randn((3, *input_shape[1:]), generator=generator)
-    inputs.update(check_clips or {})
+    for video in check_videos:
+        inputs[f"video {Path(video).name}"] = _video_clip(video, preprocessing, input_shape)
     check = check_onnx(path, model, inputs, tolerance=tolerance)
     return ExportResult(path, input_shape, dynamic_batch, read_onnx_metadata(path), check)

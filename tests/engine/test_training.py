@@ -13,7 +13,7 @@ from effvid.engine.distributed import setup_distributed
 from effvid.engine.evaluate import evaluate_checkpoint
 from effvid.engine.trainer import Trainer
 from effvid.models.checkpoints import CheckpointError
-from tests.engine.conftest import tiny_config, tiny_recipe, write_recipe
+from tests.conftest import tiny_config, tiny_recipe, write_recipe
 
 
 def _train(config, resume=False):
