@@ -60,6 +60,20 @@ def _export(args: argparse.Namespace) -> int:
         check_videos=args.check_video,
     )
     print(result)
+    if args.int8:
+        import torch
+
+        from effvid.deploy.onnx_export import compare_runners, quantize_int8
+
+        quantized = quantize_int8(result.path)
+        generator = torch.Generator().manual_seed(0)
+        clips = [torch.randn(result.input_shape, generator=generator) for _ in range(8)]
+        change = compare_runners(result.path, quantized, clips)
+        print(
+            f"wrote {quantized} ({quantized.stat().st_size / 2**20:.1f} MB, int8): max |int8 - "
+            f"fp32| logit {change['max_abs_difference']:.3g}, top-1 agreement "
+            f"{100 * change['top1_agreement']:.0f}% on 8 random clips"
+        )
     return 0
 
 
@@ -208,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="also compare on a clip of this real video (repeatable)",
+    )
+    export.add_argument(
+        "--int8", action="store_true", help="also write a dynamically quantised int8 copy"
     )
     export.set_defaults(run=_export)
 

@@ -251,3 +251,32 @@ def export_registered_model(
         inputs[f"video {Path(video).name}"] = _video_clip(video, preprocessing, input_shape)
     check = check_onnx(path, model, inputs, tolerance=tolerance)
     return ExportResult(path, input_shape, dynamic_batch, read_onnx_metadata(path), check)
+
+
+def quantize_int8(path: str | Path, output: str | Path | None = None) -> Path:
+    """Dynamic int8 quantisation of an exported file for ONNX Runtime (weights int8, activations
+    quantised on the fly), keeping its metadata. Returns the new file (`*.int8.onnx`)."""
+    onnx = _require("onnx")
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    path = Path(path)
+    output = Path(output) if output else path.with_suffix(".int8.onnx")
+    quantize_dynamic(path, output, weight_type=QuantType.QInt8)
+    proto = onnx.load(str(output))
+    onnx.helper.set_model_props(proto, {**read_onnx_metadata(path), "effvid.quantization": "int8"})
+    onnx.save(proto, str(output))
+    return output
+
+
+def compare_runners(
+    reference: str | Path, candidate: str | Path, clips: Sequence[torch.Tensor]
+) -> dict[str, float]:
+    """How far `candidate`'s logits are from `reference`'s (e.g. int8 against fp32): the largest
+    absolute difference and the fraction of clips whose top-1 class agrees."""
+    first, second = OnnxRunner(reference), OnnxRunner(candidate)
+    differences, agree = [], 0
+    for clip in clips:
+        a, b = first(clip), second(clip)
+        differences.append(float(np.abs(a - b).max()))
+        agree += int((a.argmax(-1) == b.argmax(-1)).all())
+    return {"max_abs_difference": max(differences), "top1_agreement": agree / len(clips)}

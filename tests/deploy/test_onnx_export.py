@@ -64,3 +64,23 @@ def test_export_command_carries_checkpoint_classes(tmp_path, capsys):
     assert json.loads(metadata["effvid.class_names"]) == ["a", "b", "c"]
     assert json.loads(metadata["effvid.card"])["input_shape"] == [1, 3, 4, 64, 64]
     assert OnnxRunner(output)(torch.randn(1, 3, 4, 64, 64)).shape == (1, 3)
+
+
+def test_int8_quantisation_keeps_metadata_and_stays_close(tmp_path):
+    from effvid.deploy.onnx_export import compare_runners, quantize_int8
+
+    card = effvid.get_model_card("vmf_xxs")
+    model = effvid.create_model("vmf_xxs", num_classes=10).eval()
+    clips = small_input(card, batch=1)
+    path = export_onnx(
+        model, tmp_path / "fp32.onnx", clips.shape, metadata=card_metadata(card, clips.shape)
+    )
+    quantized = quantize_int8(path)
+    assert quantized.name == "fp32.int8.onnx"
+    assert quantized.stat().st_size < 0.5 * path.stat().st_size
+    metadata = read_onnx_metadata(quantized)
+    assert metadata["effvid.quantization"] == "int8" and "effvid.card" in metadata
+    assert OnnxRunner(quantized)(clips).shape == (1, 10)
+    change = compare_runners(path, quantized, [small_input(card, batch=2)])
+    assert set(change) == {"max_abs_difference", "top1_agreement"}
+    assert change["max_abs_difference"] < 1.0  # int8 moves logits, it does not scramble them
