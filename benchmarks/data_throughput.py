@@ -99,64 +99,71 @@ def read_everything(path: Path, indices: list[int], *, convert_all: bool = True)
     return len(frames)
 
 
-def median_rate(run: Callable[[], int], repeats: int) -> tuple[float, int]:
-    """(median items per second over `repeats` runs, items per run)."""
-    rates = []
+def median_rates(runs: dict[str, Callable[[], int]], repeats: int) -> dict[str, float]:
+    """Median items per second of each run; the runs take turns, so that a burst of load from
+    another process slows all of them rather than one."""
+    rates: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        items = run()
-        rates.append(items / (time.perf_counter() - start))
-    return statistics.median(rates), items
+        for name, run in runs.items():
+            start = time.perf_counter()
+            items = run()
+            rates[name].append(items / (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 def measure_decoding(paths: list[Path], clips: int, repeats: int) -> list[str]:
-    rows = []
-    readers = (
-        ("seek + decode forward (effvid)", read_with_seeking),
-        ("decode all, RGB for all", read_everything),
-        ("decode all, RGB for the 8", partial(read_everything, convert_all=False)),
-    )
-    for name, reader in readers:
-        decoded: list[int] = []
+    readers = {
+        "seek + decode forward (effvid)": read_with_seeking,
+        "decode all, RGB for all": read_everything,
+        "decode all, RGB for the 8": partial(read_everything, convert_all=False),
+    }
+    decoded: dict[str, list[int]] = {name: [] for name in readers}
 
-        def run(reader=reader, decoded=decoded) -> int:
+    def clips_read_by(name: str) -> Callable[[], int]:
+        def run() -> int:
             rng = np.random.default_rng(0)
             for clip in range(clips):
                 path = paths[clip % len(paths)]
-                decoded.append(reader(path, dense_clip(SECONDS * FPS, rng)))
+                decoded[name].append(readers[name](path, dense_clip(SECONDS * FPS, rng)))
             return clips
 
-        rate, _ = median_rate(run, repeats)
-        rows.append(f"| {name} | {rate:.1f} | {statistics.mean(decoded):.0f} |")
-    return rows
+        return run
+
+    rates = median_rates({name: clips_read_by(name) for name in readers}, repeats)
+    return [
+        f"| {name} | {rates[name]:.1f} | {statistics.mean(decoded[name]):.0f} |" for name in readers
+    ]
 
 
 def measure_transforms(path: Path, clips: int, repeats: int) -> list[str]:
     with VideoReader(path) as video:
         frames = video.read(range(0, 64, SAMPLING_RATE)).frames  # (8, 240, 320, 3)
-    train = TrainTransform(crop_size=224, scale_jitter=(256, 320), randaugment=RandAugment())
-    plain = TrainTransform(crop_size=224, scale_jitter=(256, 320))
     test = EvalTransform(short_side=224)
 
     def three_crops(frames: torch.Tensor, label: int) -> tuple[torch.Tensor, int]:
         clip, label = test(frames, label)
         return torch.stack([crop_view(clip, 224, view, 3) for view in range(3)]), label
 
-    rows = []
-    for name, transform in (
-        ("train: scale jitter, crop 224, flip, normalise", plain),
-        ("train: + RandAugment (2 ops, magnitude 9)", train),
-        ("test: short side 224, normalise, 3 crops", three_crops),
-    ):
+    transforms = {
+        "train: scale jitter, crop 224, flip, normalise": TrainTransform(
+            crop_size=224, scale_jitter=(256, 320)
+        ),
+        "train: + RandAugment (2 ops, magnitude 9)": TrainTransform(
+            crop_size=224, scale_jitter=(256, 320), randaugment=RandAugment()
+        ),
+        "test: short side 224, normalise, 3 crops": three_crops,
+    }
 
-        def run(transform=transform) -> int:
+    def clips_through(transform: Callable) -> Callable[[], int]:
+        def run() -> int:
             for _ in range(clips):
                 transform(frames, 0)
             return clips
 
-        rate, _ = median_rate(run, repeats)
-        rows.append(f"| {name} | {rate:.1f} |")
-    return rows
+        return run
+
+    rates = median_rates({name: clips_through(t) for name, t in transforms.items()}, repeats)
+    return [f"| {name} | {rate:.1f} |" for name, rate in rates.items()]
 
 
 def measure_dataset(paths: list[Path], clips: int, repeats: int, workers: int) -> list[str]:
@@ -179,7 +186,7 @@ def measure_dataset(paths: list[Path], clips: int, repeats: int, workers: int) -
         count = sum(len(batch[1]) for batch in batches)
         return count / (time.perf_counter() - start)
 
-    single, _ = median_rate(one_process, repeats)
+    single = median_rates({"one process": one_process}, repeats)["one process"]
     parallel = statistics.median(loader_rate() for _ in range(max(1, repeats // 2)))
     return [
         f"| VideoDataset item (decode + train transform), 1 process | {single:.1f} |",
