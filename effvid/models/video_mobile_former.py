@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from effvid.models.constants import IMAGENET_MEAN, IMAGENET_STD
+from effvid.models.layers import temporal_depthwise_conv
 from effvid.models.mobile_former import MOBILE_FORMER_CONFIGS, ConvLayers, MobileFormer
 from effvid.models.registry import ModelCard, build_model, register_model
 
@@ -47,14 +48,7 @@ class FactorizedDepthwiseConv3d(nn.Module):
             groups=in_channels,
             bias=False,
         )
-        self.temporal = nn.Conv3d(
-            out_channels,
-            out_channels,
-            (temporal_kernel, 1, 1),
-            padding=(temporal_kernel // 2, 0, 0),
-            groups=out_channels,
-            bias=False,
-        )
+        self.temporal = temporal_depthwise_conv(out_channels, temporal_kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.temporal(self.spatial(x))

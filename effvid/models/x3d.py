@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from effvid.models.layers import temporal_depthwise_conv
 from effvid.models.registry import ModelCard, build_model, register_model
 
 X3D_MEAN = (0.45, 0.45, 0.45)
@@ -45,14 +46,7 @@ class Stem(nn.Module):
         self.conv.conv_t = nn.Conv3d(
             in_channels, out_channels, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1), bias=False
         )
-        self.conv.conv_xy = nn.Conv3d(
-            out_channels,
-            out_channels,
-            (temporal_kernel, 1, 1),
-            padding=(temporal_kernel // 2, 0, 0),
-            groups=out_channels,
-            bias=False,
-        )
+        self.conv.conv_xy = temporal_depthwise_conv(out_channels, temporal_kernel)
         self.norm = nn.BatchNorm3d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

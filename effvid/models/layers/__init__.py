@@ -2,6 +2,7 @@
 
 from effvid.models.layers.attention import channel_split_attention
 from effvid.models.layers.channel_shuffle import ChannelShuffle
+from effvid.models.layers.convolution import temporal_depthwise_conv
 from effvid.models.layers.drop_path import DropPath
 from effvid.models.layers.dynamic_relu import DynamicReLU, StaticReLU
 from effvid.models.layers.memory_format import use_channels_last
@@ -14,5 +15,6 @@ __all__ = [
     "GlobalAvgPool",
     "StaticReLU",
     "channel_split_attention",
+    "temporal_depthwise_conv",
     "use_channels_last",
 ]
