@@ -6,7 +6,8 @@ from typing import TextIO
 
 
 class ProgressBar:
-    """`checked 120/500 [#####...............] 24% 41.2/s 3 broken` rewritten in place."""
+    """`checked 120/500 [#####...............] 24% 41.2/s ETA 0:09 3 broken`, rewritten in place
+    on a terminal; a plain line every tenth of the way otherwise."""
 
     def __init__(self, total: int, *, description: str = "", stream: TextIO | None = None):
         self.total = total
@@ -39,9 +40,11 @@ class ProgressBar:
         fraction = self.done / max(self.total, 1)
         bar = "#" * round(20 * fraction)
         rate = self.done / max(time.perf_counter() - self._start, 1e-9)
+        remaining = (self.total - self.done) / rate if rate > 0 else 0.0
+        minutes, seconds = divmod(round(remaining), 60)
         return (
             f"{self.description} {self.done}/{self.total} [{bar:.<20}] {fraction:4.0%} "
-            f"{rate:.1f}/s {self.note}".rstrip()
+            f"{rate:.1f}/s ETA {minutes}:{seconds:02d} {self.note}".rstrip()
         )
 
     def close(self) -> None:
