@@ -37,6 +37,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "crop_size": 160,
         "short_side": 160,  # evaluation resize of the short side
         "scale_jitter": None,  # training short-side range [min, max]; None: random-resized-crop
+        "crop_area": [0.08, 1.0],  # random-resized-crop area range (fraction of the frame)
+        "crop_aspect": [0.75, 1.3333],  # random-resized-crop aspect-ratio range
         "flip": True,  # horizontal flips; off for direction-sensitive datasets (SSv2)
         "randaugment": None,  # {num_ops: 2, magnitude: 9} or None
         "color_jitter": 0.0,  # strength of brightness/contrast/saturation jitter, 0 = off

@@ -116,6 +116,8 @@ def train_dataset(
     transform = TrainTransform(
         crop_size=data["crop_size"],
         scale_jitter=tuple(data["scale_jitter"]) if data["scale_jitter"] else None,
+        area=tuple(data["crop_area"]),
+        aspect_ratio=tuple(data["crop_aspect"]),
         flip=data["flip"],
         color_jitter=ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter)
         if jitter
