@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from effvid import __version__
+from effvid.data import TooManyBadVideos, VideoDecodeError
 from effvid.deploy.onnx_export import OnnxExportError
 from effvid.models import get_model_card
 from effvid.models.checkpoints import CheckpointError
@@ -170,7 +171,15 @@ def _make_demo_data(args: argparse.Namespace) -> int:
     from effvid.data import make_demo_data
 
     size = {"videos": args.videos} if args.videos else {}
-    print(make_demo_data(args.out, **size, workers=args.workers).summary())
+    demo = make_demo_data(
+        args.out,
+        **size,
+        num_frames=args.num_frames,
+        frame_size=args.frame_size,
+        seed=args.seed,
+        workers=args.workers,
+    )
+    print(demo.summary())
     return 0
 
 
@@ -286,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     make_demo = commands.add_parser("make-demo-data", help="generate the built-in demo dataset")
     make_demo.add_argument("--out", type=Path, help="folder (default: a cache folder)")
     make_demo.add_argument("--videos", type=int, help="number of videos (default 3000)")
+    make_demo.add_argument("--num-frames", type=int, default=16, help="frames per video")
+    make_demo.add_argument("--frame-size", type=int, default=64, help="even frame side, pixels")
+    make_demo.add_argument("--seed", type=int, default=0)
     make_demo.add_argument("--workers", type=int, help="processes (default: one per core)")
     make_demo.set_defaults(run=_make_demo_data)
 
@@ -309,6 +321,8 @@ USER_ERRORS = (
     UnknownModelError,
     CheckpointError,
     OnnxExportError,
+    VideoDecodeError,
+    TooManyBadVideos,
     ValueError,
     OSError,
     ImportError,
