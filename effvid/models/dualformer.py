@@ -372,13 +372,24 @@ class DualFormerBackbone(nn.Module):
         return _tokens_to_volume(self.norm(x), geometries[-1].grid)
 
 
+def _classifier(in_features: int, num_classes: int) -> nn.Module:
+    """The head's linear layer with the official init, N(0, 0.01) and zero bias; Identity for 0
+    classes."""
+    if num_classes <= 0:
+        return nn.Identity()
+    linear = nn.Linear(in_features, num_classes)
+    nn.init.normal_(linear.weight, std=0.01)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
 class I3DHead(nn.Module):
     """Average over (D, H, W), dropout, linear. features (B, C, D, H, W) -> logits (B, classes)."""
 
     def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.5) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
-        self.fc_cls = nn.Linear(in_channels, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc_cls = _classifier(in_channels, num_classes)
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         pooled = x.flatten(2).mean(dim=2)
@@ -412,10 +423,7 @@ class DualFormer(nn.Module):
         self.cls_head = I3DHead(self.backbone.num_features, num_classes, head_dropout)
         self.num_classes = num_classes
         self.num_features = self.backbone.num_features
-        self.apply(_init_weights)
-        if num_classes > 0:
-            nn.init.normal_(self.cls_head.fc_cls.weight, std=0.01)
-            nn.init.zeros_(self.cls_head.fc_cls.bias)
+        self.backbone.apply(_init_weights)
         use_channels_last(self, torch.channels_last_3d)  # see _tokens_to_volume
 
     def check_input_size(self, input_size: Sequence[int]) -> None:
@@ -441,12 +449,7 @@ class DualFormer(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
-        self.cls_head.fc_cls = (
-            nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        )
-        if num_classes > 0:
-            nn.init.normal_(self.cls_head.fc_cls.weight, std=0.01)
-            nn.init.zeros_(self.cls_head.fc_cls.bias)
+        self.cls_head.fc_cls = _classifier(self.num_features, num_classes)
 
     def no_weight_decay(self) -> set[str]:
         """The official recipe exempts the PEG convs from weight decay."""
