@@ -226,7 +226,10 @@ class Trainer:
         (self.run_dir / "classes.txt").write_text("".join(f"{c}\n" for c in self.class_names))
         handler = logging.FileHandler(self.run_dir / "train.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logging.getLogger("effvid").addHandler(handler)
+        effvid_logger = logging.getLogger("effvid")
+        if effvid_logger.level == logging.NOTSET:  # not configured: the run log still gets INFO
+            effvid_logger.setLevel(logging.INFO)
+        effvid_logger.addHandler(handler)
         self._log_handler = handler
         from tensorboardX import SummaryWriter
 

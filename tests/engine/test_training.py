@@ -29,6 +29,7 @@ def test_run_folder_holds_everything(tiny_videos, tmp_path):
                  "best.pth", "training_curves.png"):  # fmt: skip
         assert (run / name).is_file(), name
     assert list((run / "tensorboard").iterdir())
+    assert "epoch 2 validation: top-1" in (run / "train.log").read_text()
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1, 2]
     assert {"train_loss", "lr", "val_top1", "val_top5"} <= set(rows[-1])
