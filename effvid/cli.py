@@ -159,6 +159,25 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from effvid.explain import explain_video
+
+    bridge = args.bridge if args.bridge == "mean" else int(args.bridge)
+    explanation = explain_video(
+        args.video,
+        args.model,
+        args.checkpoint,
+        method=args.method,
+        bridge=bridge,
+        target=args.target,
+    )
+    written = explanation.save(args.out, animation=args.format, fps=args.fps)
+    print(explanation.title)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from effvid.engine.demo import run_demo
 
@@ -284,6 +303,28 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--stride", type=float, default=1.0, help="timeline step, seconds")
     predict.add_argument("--json", action="store_true", help="JSON output")
     predict.set_defaults(run=_predict)
+
+    explain = commands.add_parser("explain", help="heat maps of what a model looks at")
+    explain.add_argument("video", type=Path)
+    explain.add_argument("--model", required=True, help="registered model name")
+    explain.add_argument("--checkpoint", required=True, type=Path, help="trained weights")
+    explain.add_argument(
+        "--method",
+        default="auto",
+        choices=["auto", "tokens", "grad-cam"],
+        help="tokens: global-token attention (Mobile-Former family); grad-cam: any model; "
+        "auto: tokens where the model has them",
+    )
+    explain.add_argument(
+        "--bridge",
+        default="mean",
+        help="'mean' of all Mobile->Former bridges or an index (-1: last)",
+    )
+    explain.add_argument("--target", help="class Grad-CAM explains (default: the predicted one)")
+    explain.add_argument("--out", type=Path, default=Path("."), help="folder for the pictures")
+    explain.add_argument("--format", default="gif", choices=["gif", "mp4"], help="animation")
+    explain.add_argument("--fps", type=float, default=4.0, help="animation frames per second")
+    explain.set_defaults(run=_explain)
 
     demo = commands.add_parser("demo", help="the main job: demo data, train, evaluate, predict")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder")

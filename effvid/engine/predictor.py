@@ -106,13 +106,19 @@ class Predictor:
     def _run_torch(self, clips: torch.Tensor) -> torch.Tensor:
         return self.network(clips.to(self.device)).float().cpu()
 
+    def read_clip(self, reader, indices: Sequence[int]) -> torch.Tensor:
+        """The model input (3, T, S, S) for these frames of an open video: short side resized,
+        centre crop S, normalised."""
+        clip, _ = self.transform(reader.read(indices).frames, -1)
+        return crop_view(clip, self.preprocessing.crop_size, 0, 1)
+
+    def centre_indices(self, reader) -> list[int]:
+        """The frame indices of one clip in the middle of the video."""
+        return list(self.sampler.frame_indices(reader.info.num_frames, view=0, num_views=1))
+
     def _clip_scores(self, reader, clips: Sequence[Sequence[int]]) -> torch.Tensor:
         """(len(clips), classes) probabilities, one row per clip of frame indices."""
-        size = self.preprocessing.crop_size
-        batch = []
-        for indices in clips:
-            clip, _ = self.transform(reader.read(indices).frames, -1)
-            batch.append(crop_view(clip, size, 0, 1))
+        batch = [self.read_clip(reader, indices) for indices in clips]
         logits = torch.cat(
             [self.run(torch.stack(batch[i : i + 8])) for i in range(0, len(batch), 8)]
         )
@@ -120,10 +126,10 @@ class Predictor:
 
     def _prediction(self, video: str, scores: torch.Tensor, top_k: int, **window) -> Prediction:
         best = scores.topk(min(top_k, scores.numel()))
-        names = [self._name(int(i)) for i in best.indices]
+        names = [self.class_name(int(i)) for i in best.indices]
         return Prediction(video, names, [float(s) for s in best.values], **window)
 
-    def _name(self, index: int) -> str:
+    def class_name(self, index: int) -> str:
         return self.class_names[index] if index < len(self.class_names) else str(index)
 
     def predict(self, video: str | Path, *, top_k: int = 5, clips: int = 10) -> Prediction:

@@ -40,6 +40,7 @@ from effvid.models.layers import (
     GlobalAvgPool,
     StaticReLU,
     channel_split_attention,
+    channel_split_attention_weights,
     use_channels_last,
 )
 from effvid.models.registry import ModelCard, build_model, register_model
@@ -117,6 +118,12 @@ class MobileToFormer(nn.Module):
         attended = channel_split_attention(self.q(tokens), features, features, self.num_heads)
         attended = attended * (2.0 * self.alpha(tokens))
         return self.layer_norm(tokens + self.drop_path(self.proj(attended)))
+
+    def attention_weights(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Where each token looks: x (B, C, *spatial), tokens (B, M, D) -> (B, heads, M, N),
+        a distribution over the N = prod(spatial) positions per head and token."""
+        features = x.flatten(2).transpose(1, 2)
+        return channel_split_attention_weights(self.q(tokens), features, self.num_heads)
 
 
 class Former(nn.Module):

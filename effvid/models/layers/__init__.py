@@ -1,6 +1,9 @@
 """Small building blocks shared by the model families."""
 
-from effvid.models.layers.attention import channel_split_attention
+from effvid.models.layers.attention import (
+    channel_split_attention,
+    channel_split_attention_weights,
+)
 from effvid.models.layers.channel_shuffle import ChannelShuffle
 from effvid.models.layers.convolution import temporal_depthwise_conv
 from effvid.models.layers.drop_path import DropPath
@@ -15,6 +18,7 @@ __all__ = [
     "GlobalAvgPool",
     "StaticReLU",
     "channel_split_attention",
+    "channel_split_attention_weights",
     "temporal_depthwise_conv",
     "use_channels_last",
 ]

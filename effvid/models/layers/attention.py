@@ -23,3 +23,16 @@ def channel_split_attention(
     )
     batch, _, length, _ = out.shape
     return out.transpose(1, 2).reshape(batch, length, -1)
+
+
+def channel_split_attention_weights(
+    query: torch.Tensor, key: torch.Tensor, num_heads: int
+) -> torch.Tensor:
+    """The attention probabilities `channel_split_attention` applies, made explicit.
+
+    query (B, Lq, C), key (B, Lk, C) -> (B, heads, Lq, Lk); each row sums to 1 over Lk.
+    For inspection (effvid.explain): the forward pass never builds this matrix.
+    """
+    query, key = _split_heads(query, num_heads), _split_heads(key, num_heads)
+    scores = query @ key.transpose(-2, -1) * query.shape[-1] ** -0.5
+    return scores.softmax(dim=-1)

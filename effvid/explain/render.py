@@ -1,0 +1,103 @@
+"""Heat maps over video frames: colour overlays, an animation (GIF or MP4) and a PNG grid.
+
+Frames are (T, H, W, 3) uint8 RGB; maps are (T, H, W) non-negative floats of the same size.
+Each map is shown relative to its own maximum over the whole clip, so that where a token looks
+*over time* stays comparable from frame to frame.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PANEL_SIDE = 160  # pixels: demo clips are 56 px, upscaled so that the pictures are readable
+
+
+def overlay(frames: np.ndarray, heat: torch.Tensor, alpha: float = 0.55) -> np.ndarray:
+    """Blend a colour-mapped heat map (T, H, W) over frames (T, H, W, 3) -> uint8 frames."""
+    import matplotlib
+
+    scaled = heat / heat.max().clamp_min(1e-12)
+    colours = matplotlib.colormaps["jet"](scaled.numpy())[..., :3] * 255.0
+    weight = alpha * scaled.numpy()[..., None] ** 0.5  # faint where the map is near zero
+    return (frames * (1.0 - weight) + colours * weight).round().astype(np.uint8)
+
+
+def panels_side_by_side(panels: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
+    """Panels (T, H, W, 3) each -> (T, H', W' * n + gaps, 3), upscaled to `PANEL_SIDE`."""
+    from PIL import Image
+
+    frames, height, width, _ = panels[0].shape
+    scale = max(1, round(PANEL_SIDE / max(height, width)))
+    size = (width * scale, height * scale)
+    canvas = np.full((frames, size[1], len(panels) * (size[0] + gap) - gap, 3), 255, dtype=np.uint8)
+    for index, panel in enumerate(panels):
+        left = index * (size[0] + gap)
+        for t in range(frames):
+            image = Image.fromarray(panel[t]).resize(size, Image.Resampling.NEAREST)
+            canvas[t, :, left : left + size[0]] = np.asarray(image)
+    return canvas
+
+
+def write_animation(frames: np.ndarray, path: str | Path, fps: float = 4.0) -> Path:
+    """Write (T, H, W, 3) uint8 frames as an animated GIF (looping) or an H.264 MP4."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".gif":
+        from PIL import Image
+
+        images = [Image.fromarray(frame) for frame in frames]
+        images[0].save(
+            path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0
+        )
+    elif path.suffix.lower() == ".mp4":
+        _write_mp4(frames, path, fps)
+    else:
+        raise ValueError(f"animation format of {path.name!r} unknown: use .gif or .mp4")
+    return path
+
+
+def _write_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
+    from fractions import Fraction
+
+    import av
+
+    even = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]  # yuv420p
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.height, stream.width = even.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        for frame in even:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def write_grid(
+    rows: Sequence[np.ndarray], row_titles: Sequence[str], path: str | Path, title: str = ""
+) -> Path:
+    """A PNG with one row per panel (T, H, W, 3) and one column per frame."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frames = rows[0].shape[0]
+    figure, axes = plt.subplots(
+        len(rows), frames, figsize=(1.3 * frames + 1.2, 1.3 * len(rows) + 0.6), squeeze=False
+    )
+    for r, (panel, name) in enumerate(zip(rows, row_titles, strict=True)):
+        for t in range(frames):
+            axes[r, t].imshow(panel[t])
+            axes[r, t].set_xticks([])
+            axes[r, t].set_yticks([])
+            if r == 0:
+                axes[r, t].set_title(f"t={t}", fontsize=8)
+        axes[r, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
