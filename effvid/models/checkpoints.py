@@ -110,6 +110,18 @@ class Checkpoint:
     state: dict[str, torch.Tensor]
     class_names: list[str] | None = None
     preprocessing: dict | None = None
+    model_name: str | None = None  # the registered model an effvid run trained
+    model_args: dict = field(default_factory=dict)  # ... and its constructor overrides
+
+
+def _training_model(content: Mapping) -> tuple[str | None, dict]:
+    """The `model.name` and `model.args` of an effvid training checkpoint's recipe."""
+    config = content.get("config")
+    model = config.get("model") if isinstance(config, Mapping) else None
+    if not isinstance(model, Mapping) or not isinstance(model.get("name"), str):
+        return None, {}
+    args = model.get("args")
+    return model["name"], dict(args) if isinstance(args, Mapping) else {}
 
 
 def read_checkpoint(source: str | Path | Mapping) -> Checkpoint:
@@ -117,6 +129,9 @@ def read_checkpoint(source: str | Path | Mapping) -> Checkpoint:
     `class_names` list that effvid training checkpoints carry beside it."""
     content = _read_file(Path(source)) if isinstance(source, str | Path) else source
     class_names = preprocessing = None
+    model_name, model_args = (
+        _training_model(content) if isinstance(content, Mapping) else (None, {})
+    )
     while isinstance(content, Mapping):
         names = content.get("class_names")
         if class_names is None and isinstance(names, list | tuple):
@@ -141,7 +156,7 @@ def read_checkpoint(source: str | Path | Mapping) -> Checkpoint:
         for prefix in _KEY_PREFIXES:
             key = key.removeprefix(prefix)
         state[key] = value
-    return Checkpoint(state, class_names, preprocessing)
+    return Checkpoint(state, class_names, preprocessing, model_name, model_args)
 
 
 def _inflate_kernel(kernel: torch.Tensor, depth: int, inflation: Inflation) -> torch.Tensor:
@@ -303,12 +318,15 @@ def load_model(
     name: str, source: str | Path | Mapping, **overrides
 ) -> tuple[nn.Module, LoadReport]:
     """Build the registered model `name` with as many classes as the checkpoint's classifier and
-    load the checkpoint strictly into it. Returns the model (in eval mode) and the report, whose
-    `class_names` and `preprocessing` are the checkpoint's, if it has them."""
+    load the checkpoint strictly into it. A checkpoint of an effvid run of `name` also gives the
+    constructor arguments it was trained with (`model.args`); `overrides` take precedence.
+    Returns the model (in eval mode) and the report, whose `class_names` and `preprocessing`
+    are the checkpoint's, if it has them."""
     from effvid.models.registry import create_model
 
     checkpoint = read_checkpoint(source)
-    model = create_model(name, **overrides)
+    trained_args = checkpoint.model_args if checkpoint.model_name == name else {}
+    model = create_model(name, **{**trained_args, **overrides})
     classes = _checkpoint_classes(model, checkpoint)
     if classes is not None and classes != model.num_classes:
         model.reset_classifier(classes)
