@@ -12,6 +12,7 @@ is only logged. Arms:
 - `vmf_xxs`: the smallest VMF (3 global tokens of width 128, 0.52 GFLOPs total at its card's
   8x160x160 x 2 views);
 - `tokens_1`, `tokens_6`, `tokens_12`: the same with 1, 6 or 12 tokens;
+- `frame_tokens`: 3 tokens per frame instead of per clip (`tokens_per_frame=True`);
 - `cnn_only`: its 3D-CNN alone (`global_branch=False`: no tokens, Former, bridges or dynamic
   ReLUs), every conv width (stem, lite block, block outputs) multiplied by the factor whose
   multiply-adds come closest to `vmf_xxs`'s at the study input;
@@ -112,6 +113,7 @@ def study_arms(shape: tuple[int, ...]) -> list[Arm]:
         Arm("tokens_1", "VMF-XXS, 1 token", "vmf_xxs", {"num_tokens": 1}),
         Arm("tokens_6", "VMF-XXS, 6 tokens", "vmf_xxs", {"num_tokens": 6}),
         Arm("tokens_12", "VMF-XXS, 12 tokens", "vmf_xxs", {"num_tokens": 12}),
+        Arm("frame_tokens", "VMF-XXS, 3 tokens per frame", "vmf_xxs", {"tokens_per_frame": True}),
         Arm("cnn_only", f"its 3D-CNN alone, widths x{factor:.2f}", "vmf_xxs", cnn_args),
         Arm(
             "x3d_xs",

@@ -2,7 +2,8 @@
 
 - `token_attention`: for (Video) Mobile-Former, where each global token attends in every
   Mobile->Former bridge: per bridge a (B, M, T', H', W') map that sums to 1 over the T'*H'*W'
-  positions of that bridge's feature map, for each token (mean over the bridge's heads).
+  positions of that bridge's feature map, for each token (mean over the bridge's heads; with
+  tokens per frame, token m of every frame, each frame's attention weighted 1/T).
 - `grad_cam`: for any model with `forward_features` / `forward_head` (DualFormer, X3D, VMF), the
   Grad-CAM of the last feature map for a target class (Selvaraju et al., ICCV 2017).
 - `to_clip_size`: any such map resized to the input clip and renormalised to sum to 1.
@@ -59,7 +60,11 @@ def token_attention(
     def record(name: str):
         def hook(module: MobileToFormer, args: tuple, output: torch.Tensor) -> None:
             x, tokens = args
-            weights = module.attention_weights(x, tokens).mean(dim=1)  # (B, M, N)
+            weights = module.attention_weights(x, tokens)
+            if tokens.ndim == 4:  # per frame (B, T, heads, M, H*W): token m's frames, each 1/T
+                weights = weights.mean(dim=2).transpose(1, 2) / weights.shape[1]
+            else:  # (B, heads, M, N)
+                weights = weights.mean(dim=1)
             recorded.append(
                 BridgeAttention(name, weights.reshape(*weights.shape[:2], *x.shape[2:]))
             )

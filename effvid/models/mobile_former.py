@@ -90,6 +90,16 @@ def _shuffle(groups: int) -> nn.Module:
     return ChannelShuffle(groups) if groups > 1 else nn.Identity()
 
 
+def _as_frames(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, *spatial) -> (B * T, C, *spatial): each frame as its own sample."""
+    return x.transpose(1, 2).flatten(0, 1)
+
+
+def _from_frames(x: torch.Tensor, batch: int) -> torch.Tensor:
+    """The inverse of `_as_frames`: (B * T, C, *spatial) -> (B, C, T, *spatial)."""
+    return x.unflatten(0, (batch, -1)).transpose(1, 2)
+
+
 class MobileToFormer(nn.Module):
     """Mobile->Former bridge: the tokens gather information from the feature map.
 
@@ -98,7 +108,8 @@ class MobileToFormer(nn.Module):
     2*hsigmoid(Linear(tokens)), projected to the token width and added with a post-norm.
 
     x: (B, C, *spatial), tokens: (B, M, D) -> tokens (B, M, D). Attention runs over every
-    position of x, i.e. over H*W for images and T*H*W for clips.
+    position of x, i.e. over H*W for images and T*H*W for clips. Tokens per frame, (B, T, M, D),
+    read only their own frame of x (B, C, T, H, W).
     """
 
     def __init__(
@@ -113,6 +124,12 @@ class MobileToFormer(nn.Module):
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        if tokens.ndim == 4:
+            updated = self._update(_as_frames(x), tokens.flatten(0, 1))
+            return updated.unflatten(0, tokens.shape[:2])
+        return self._update(x, tokens)
+
+    def _update(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         # Channels-contiguous (B, N, C): the fused attention kernel needs a unit last stride.
         features = x.flatten(2).transpose(1, 2).contiguous()
         attended = channel_split_attention(self.q(tokens), features, features, self.num_heads)
@@ -121,7 +138,11 @@ class MobileToFormer(nn.Module):
 
     def attention_weights(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Where each token looks: x (B, C, *spatial), tokens (B, M, D) -> (B, heads, M, N),
-        a distribution over the N = prod(spatial) positions per head and token."""
+        a distribution over the N = prod(spatial) positions per head and token. Tokens per
+        frame (B, T, M, D) -> (B, T, heads, M, H*W), over the positions of their frame."""
+        if tokens.ndim == 4:
+            weights = self.attention_weights(_as_frames(x), tokens.flatten(0, 1))
+            return weights.unflatten(0, tokens.shape[:2])
         features = x.flatten(2).transpose(1, 2)
         return channel_split_attention_weights(self.q(tokens), features, self.num_heads)
 
@@ -130,7 +151,7 @@ class Former(nn.Module):
     """The token Transformer layer: query-only self-attention and a 2x FFN, both post-norm.
 
     Keys and values are the tokens themselves (no projection), as in the authors' code.
-    tokens: (B, M, D) -> (B, M, D).
+    tokens: (B, M, D) -> (B, M, D); tokens per frame (B, T, M, D) all attend to each other.
     """
 
     def __init__(
@@ -150,9 +171,11 @@ class Former(nn.Module):
         self.drop_path = DropPath(drop_path)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        layout = tokens.shape
+        tokens = tokens.flatten(1, -2)
         attended = channel_split_attention(self.q(tokens), tokens, tokens, self.num_heads)
         tokens = self.layer_norm(tokens + self.drop_path(self.channel_mlp(attended)))
-        return self.ffn_norm(tokens + self.ffn(tokens))
+        return self.ffn_norm(tokens + self.ffn(tokens)).view(layout)
 
 
 class FormerToMobile(nn.Module):
@@ -160,7 +183,8 @@ class FormerToMobile(nn.Module):
 
     The raw features are the queries (no projection); keys and values are projected from the
     tokens (`k` and `proj`); softmax over the M tokens; no output projection, no norm.
-    x: (B, C, *spatial), tokens: (B, M, D) -> (B, C, *spatial).
+    x: (B, C, *spatial), tokens: (B, M, D) -> (B, C, *spatial). Tokens per frame (B, T, M, D)
+    are read only by the positions of their frame.
     """
 
     def __init__(
@@ -173,6 +197,11 @@ class FormerToMobile(nn.Module):
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        if tokens.ndim == 4:
+            return _from_frames(self._read(_as_frames(x), tokens.flatten(0, 1)), x.shape[0])
+        return self._read(x, tokens)
+
+    def _read(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         queries = x.flatten(2).transpose(1, 2).contiguous()  # (B, N, C), see MobileToFormer
         read = channel_split_attention(queries, self.k(tokens), self.proj(tokens), self.num_heads)
         return x + self.drop_path(read.transpose(1, 2).reshape(x.shape))
@@ -228,7 +257,8 @@ class _BridgedBlock(nn.Module):
     """What every Mobile-Former block shares: the bridges and the Former around a Mobile part.
 
     Order of one block: Mobile->Former on the block input, the Former, the Mobile part (its
-    dynamic ReLUs read token 0 of the updated tokens), its skip, then Former->Mobile.
+    dynamic ReLUs read token 0 of the updated tokens, of each frame with tokens per frame), its
+    skip, then Former->Mobile.
     Subclasses register their convs first (the authors' state-dict order), then call
     `_add_global_branch`, and implement `mobile(x, token0)`.
 
@@ -263,7 +293,7 @@ class _BridgedBlock(nn.Module):
             tokens = self.local_global(x, tokens)
         if self.global_block is not None:
             tokens = self.global_block(tokens)
-        x = self.mobile(x, None if tokens is None else tokens[:, 0])
+        x = self.mobile(x, None if tokens is None else tokens[..., 0, :])
         if self.global_local is not None:
             x = self.global_local(x, tokens)
         return x, tokens
@@ -371,8 +401,8 @@ class MobileFormerDownBlock(_BridgedBlock):
 class MergeClassifier(nn.Module):
     """Head: 1x1 conv to 6C, global pool + h-swish, concat token 0, FC + BN + h-swish, classifier.
 
-    x: (B, C, *spatial), tokens: (B, M, D) or None -> logits (B, num_classes), or the
-    (B, hidden) pre-logits.
+    x: (B, C, *spatial), tokens: (B, M, D), (B, T, M, D) (token 0 averaged over frames) or
+    None -> logits (B, num_classes), or the (B, hidden) pre-logits.
     """
 
     expansion = 6
@@ -406,7 +436,8 @@ class MergeClassifier(nn.Module):
     ) -> torch.Tensor:
         pooled = self.avgpool(self.conv(x))
         if tokens is not None:
-            pooled = torch.cat([pooled, tokens[:, 0]], dim=1)
+            first = tokens[..., 0, :]
+            pooled = torch.cat([pooled, first.mean(dim=1) if first.ndim == 3 else first], dim=1)
         hidden = self.fc(pooled)
         return hidden if pre_logits else self.classifier(hidden)
 
@@ -442,6 +473,8 @@ class MobileFormer(nn.Module):
     dynamic ReLUs (the CNN alone); `mobile_to_former` / `former_to_mobile` remove one bridge
     direction; `dynamic_relu=False` uses static ReLUs.
     """
+
+    tokens_per_frame = False  # one token set per sample; see VideoMobileFormer
 
     def __init__(
         self,
@@ -531,15 +564,19 @@ class MobileFormer(nn.Module):
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: (B, 3, H, W) (or (B, 3, T, H, W) for video) -> (last feature map, tokens).
 
-        The tokens (B, M, D) are those after the final Mobile->Former bridge (None without the
-        global branch)."""
+        The tokens (B, M, D), or (B, T, M, D) per frame, are those after the final
+        Mobile->Former bridge (None without the global branch)."""
         self._check_input(x)
         if not torch.onnx.is_in_onnx_export():  # ONNX has no memory layouts
             x = x.contiguous(memory_format=self.memory_format)
+        x = self.stem(x)
         tokens = None
         if self.tokens is not None:
-            tokens = self.tokens.weight.unsqueeze(0).expand(x.shape[0], -1, -1)
-        x = self.stem(x)
+            table = self.tokens.weight
+            if self.tokens_per_frame:  # the same table for every frame after the stem
+                tokens = table.expand(x.shape[0], x.shape[2], *table.shape)
+            else:
+                tokens = table.unsqueeze(0).expand(x.shape[0], -1, -1)
         for block in self.features:
             x, tokens = block(x, tokens)
         if self.local_global is not None:

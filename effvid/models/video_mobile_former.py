@@ -13,7 +13,7 @@ needed:
 - every depthwise conv becomes 3x3x3 (temporal kernel 1 or 3, or (2+1)-D as an option), with
   spatial stride only; pointwise convs become 1x1x1; the stem is 3x3x3 with stride (1, 2, 2);
 - one token set per clip: the bridges attend over all T*H*W positions, the dynamic ReLUs get
-  clip-level coefficients from token 0, broadcast over T*H*W;
+  clip-level coefficients from token 0, broadcast over T*H*W (tokens per frame: an ablation);
 - the head pools over T*H*W.
 With these choices an image Mobile-Former checkpoint inflates into the matching VMF
 (`effvid.load_checkpoint`); with centre inflation the VMF then equals the image model applied to
@@ -124,11 +124,18 @@ class VideoMobileFormer(MobileFormer):
     switches `global_branch`, `mobile_to_former`, `former_to_mobile`, `dynamic_relu`) plus the
     temporal choices: `temporal_kernel` (1 or 3, depthwise convs), `factorized_depthwise`
     ((2+1)-D depthwise), `stem_temporal_kernel` and `stem_temporal_stride`.
+
+    `tokens_per_frame=True` (an ablation; the paper uses one set per clip): every frame after
+    the stem gets its own copy of the M learned tokens, (B, T, M, D). Each frame's tokens read
+    and write only that frame in the bridges, drive that frame's dynamic ReLUs, and attend to
+    all T*M tokens of the clip in the Former; the head takes token 0 averaged over frames. The
+    weights are those of the per-clip model, so checkpoints load into either.
     """
 
     def __init__(
         self,
         *,
+        tokens_per_frame: bool = False,
         temporal_kernel: int = 3,
         factorized_depthwise: bool = False,
         stem_temporal_kernel: int = 3,
@@ -143,6 +150,9 @@ class VideoMobileFormer(MobileFormer):
             stem_temporal_stride=stem_temporal_stride,
         )
         super().__init__(num_classes=num_classes, conv_layers=layers, **mobile_former_args)
+        if tokens_per_frame and self.tokens is None:
+            raise ValueError("tokens_per_frame=True needs the global branch (global_branch=True)")
+        self.tokens_per_frame = tokens_per_frame
 
 
 VMF_SOURCE = (

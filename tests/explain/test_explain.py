@@ -39,10 +39,12 @@ def test_attention_weights_are_those_the_attention_applies():
     torch.testing.assert_close(torch.cat(heads, dim=-1), expected)
 
 
-@pytest.mark.parametrize("num_tokens", [1, 6])
-def test_token_attention_is_a_distribution_over_positions_per_token(num_tokens):
+@pytest.mark.parametrize("num_tokens, per_frame", [(1, False), (6, False), (3, True)])
+def test_token_attention_is_a_distribution_over_positions_per_token(num_tokens, per_frame):
     torch.manual_seed(0)
-    model = create_model("vmf_xxs", num_classes=5, num_tokens=num_tokens).eval()
+    model = create_model(
+        "vmf_xxs", num_classes=5, num_tokens=num_tokens, tokens_per_frame=per_frame
+    ).eval()
     clip = _clip()
     logits, bridges = token_attention(model, clip)
     torch.testing.assert_close(logits, model(clip))  # recording changes nothing

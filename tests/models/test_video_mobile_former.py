@@ -47,6 +47,8 @@ ABLATIONS = {
     "temporal_kernel_1": dict(temporal_kernel=1, stem_temporal_kernel=1),
     "factorized": dict(factorized_depthwise=True),
     "stem_temporal_stride": dict(stem_temporal_stride=2),
+    "tokens_per_frame": dict(tokens_per_frame=True),
+    "tokens_per_frame_stem_stride": dict(tokens_per_frame=True, stem_temporal_stride=2),
 }
 
 
@@ -102,6 +104,7 @@ def test_ablation_switches_change_the_structure():
         dict(temporal_kernel=2),
         dict(factorized_depthwise=True, temporal_kernel=1),
         dict(stem_temporal_stride=0),
+        dict(tokens_per_frame=True, global_branch=False),
     ],
 )
 def test_invalid_temporal_choices_are_refused(overrides):
@@ -135,3 +138,34 @@ def test_centre_inflated_vmf_equals_the_image_model_on_a_static_clip(factorized)
         logits = video_model(frame.unsqueeze(2).expand(-1, -1, 5, -1, -1))
     assert expected.abs().max() > 0.5  # the comparison is not between near-zero logits
     torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_tokens_per_frame_read_and_write_only_their_frame():
+    model = effvid.create_model("vmf_xxs", tokens_per_frame=True).eval()
+    _randomise(model)
+    to_former, to_mobile = model.features[1].local_global, model.features[1].global_local
+    x = torch.randn(2, 12, 4, 16, 16)
+    tokens = torch.randn(2, 4, 3, 128)
+    edited_x = x.clone()
+    edited_x[:, :, 2] += 1.0
+    edited_tokens = tokens.clone()
+    edited_tokens[:, 2] += 1.0
+    with torch.no_grad():
+        changed = (to_former(edited_x, tokens) - to_former(x, tokens)).abs().amax(dim=(0, 2, 3))
+        assert changed[2] > 1e-3 and changed[[0, 1, 3]].max() == 0
+        read = to_mobile(x, edited_tokens) - to_mobile(x, tokens)
+        changed = read.abs().amax(dim=(0, 1, 3, 4))
+        assert changed[2] > 1e-3 and changed[[0, 1, 3]].max() == 0
+        assert model.forward_features(torch.randn(2, 3, 4, 64, 64))[1].shape == (2, 4, 3, 128)
+
+
+def test_tokens_per_frame_share_the_weights_and_equal_per_clip_on_one_frame():
+    per_frame = effvid.create_model("vmf_xxs", num_classes=5, tokens_per_frame=True).eval()
+    _randomise(per_frame)
+    per_clip = effvid.create_model("vmf_xxs", num_classes=5).eval()
+    per_clip.load_state_dict(per_frame.state_dict())
+    with torch.no_grad():
+        one_frame = torch.randn(2, 3, 1, 64, 64)
+        torch.testing.assert_close(per_frame(one_frame), per_clip(one_frame))
+        tokens = per_frame.forward_features(torch.randn(2, 3, 4, 64, 64))[1]
+        assert not torch.allclose(tokens[:, 0], tokens[:, 1], atol=1e-3)  # each read its frame

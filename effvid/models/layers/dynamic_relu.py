@@ -16,7 +16,8 @@ class DynamicReLU(nn.Module):
     With small initial weights theta ~ 0.5, so the activation starts as a plain ReLU.
 
     x: (B, C, *spatial), token: (B, D) -> (B, C, *spatial); the coefficients are broadcast over
-    all spatial (and temporal) positions.
+    all spatial (and temporal) positions. With one token per frame, x (B, C, T, H, W) and
+    token (B, T, D), each frame gets its own coefficients.
     """
 
     def __init__(self, token_dim: int, channels: int, reduction: int = 4) -> None:
@@ -30,7 +31,11 @@ class DynamicReLU(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
-        theta = self.hyper(token).view(x.shape[0], 2 * self.channels, *([1] * (x.ndim - 2)))
+        theta = self.hyper(token)
+        if token.ndim == 3:  # (B, T, 2C) -> (B, 2C, T, 1, 1)
+            theta = theta.transpose(1, 2).reshape(x.shape[0], 2 * self.channels, -1, 1, 1)
+        else:
+            theta = theta.view(x.shape[0], 2 * self.channels, *([1] * (x.ndim - 2)))
         slope_pos, slope_neg = theta.split(self.channels, dim=1)
         return torch.maximum(x * (2.0 * slope_pos), x * (2.0 * slope_neg - 1.0))
 
