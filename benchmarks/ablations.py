@@ -214,46 +214,59 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:
-    """Accuracy vs multiply-adds per view, mean and std over seeds; the VMF token series joined."""
+    """Accuracy vs multiply-adds per view (mean and std over seeds); the per-clip token series
+    of VMF-XXS joined by a line, as in the papers' first figures."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
-    figure, axes = plt.subplots(figsize=(7, 4.8))
-    series = [r for r in rows if r["arm"] == "vmf_xxs" or r["arm"].startswith("tokens_")]
-    series.sort(key=lambda r: r["gflops_per_view"])
+    figure, axes = plt.subplots(figsize=(7.5, 5))
+    series = sorted(
+        (r for r in rows if r["arm"] == "vmf_xxs" or r["arm"].startswith("tokens_")),
+        key=lambda r: r["gflops_per_view"],
+    )
     if series:
         axes.plot(
             [r["gflops_per_view"] * 1000 for r in series],
             [r["mean"] for r in series],
             "-",
             color="tab:red",
-            alpha=0.5,
+            alpha=0.4,
         )
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:gray"]
+    styles = iter(zip("osD^vP", colours, strict=True))
     for row in rows:
-        is_vmf = row in series
+        in_series = row in series
+        marker, colour = ("*", "tab:red") if in_series else next(styles)
         axes.errorbar(
             row["gflops_per_view"] * 1000,
             row["mean"],
             yerr=row["std"],
-            fmt="*" if is_vmf else "o",
-            markersize=12 if is_vmf else 8,
-            color="tab:red" if is_vmf else None,
+            fmt=marker,
+            markersize=13 if in_series else 8,
+            color=colour,
             capsize=3,
+            label=None if in_series else row["label"],
         )
-        axes.annotate(
-            row["label"],
-            (row["gflops_per_view"] * 1000, row["mean"]),
-            textcoords="offset points",
-            xytext=(6, -12 if is_vmf else 6),
-            fontsize=8,
-        )
+        if in_series:
+            tokens = row["label"].split(", ")[-1]
+            axes.annotate(
+                tokens, (row["gflops_per_view"] * 1000, row["mean"]), textcoords="offset points",
+                xytext=(7, -4), fontsize=8, color="tab:red",
+            )  # fmt: skip
+    if series:
+        axes.plot([], [], "*-", color="tab:red", markersize=11, label="VMF-XXS, tokens per clip")
     axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(ScalarFormatter())
+    axes.xaxis.set_minor_formatter(ScalarFormatter())
+    axes.tick_params(axis="x", which="minor", labelsize=7)
     axes.set_xlabel("MFLOPs (multiply-adds) per view, log scale")
     axes.set_ylabel("test top-1 (%), mean ± std over seeds")
     axes.set_title(title, fontsize=10)
-    axes.grid(alpha=0.3)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
