@@ -1,6 +1,6 @@
 """Ablation study on the built-in demo data: do Video Mobile-Former's global tokens help?
 
-    python benchmarks/ablations.py [--seeds 0 1 2] [--epochs 3] [--videos 3000] [--out DIR]
+    python benchmarks/ablations.py [--seeds 0 1 2] [--epochs 3] [--videos 2400] [--out DIR]
                                    [--arms NAME ...] [--report benchmarks/ablations]
 
 Every arm trains with the same recipe (`demo`, see effvid/configs/demo.yaml) for the same number
@@ -19,8 +19,9 @@ is only logged. Arms:
 - `x3d_xs`: X3D-XS from the zoo, with its own card's 4 frames (every 4th of the 16);
 - `dualformer`: a reduced DualFormer of similar cost (below: `DUALFORMER_REDUCED`).
 
-Run folders go to `--out` (default runs/ablations/<arm>/seed<k>); an arm/seed whose
-test_metrics.json exists is not retrained, so an interrupted study continues where it stopped.
+Run folders go to `--out`/<arm>/seed<k> (default out: runs/ablations/<videos>v_<epochs>e); an
+arm/seed whose test_metrics.json exists is not retrained, so an interrupted study continues
+where it stopped.
 The report (`<report>.json`, `<report>.md` table, `<report>.png` accuracy vs GFLOPs) is written
 from every finished run.
 """
@@ -276,11 +277,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--videos", type=int, default=3000, help="demo dataset size")
+    parser.add_argument("--videos", type=int, default=2400, help="demo dataset size")
     parser.add_argument("--arms", nargs="+", help="a subset of the arms, by name")
-    parser.add_argument("--out", type=Path, default=Path("runs/ablations"))
+    parser.add_argument("--out", type=Path, help="default: runs/ablations/<videos>v_<epochs>e")
     parser.add_argument("--report", type=Path, default=Path("benchmarks/ablations"))
     args = parser.parse_args()
+    args.out = args.out or Path(f"runs/ablations/{args.videos}v_{args.epochs}e")
     shape = (1, 3, 8, 56, 56)  # the demo recipe's clips
     arms = study_arms(shape)
     if args.arms:
