@@ -50,7 +50,7 @@ class Explanation:
         out = Path(out)
         stem = f"{Path(self.video).stem}_{self.method}"
         overlays = [overlay(self.frames, heat) for heat in self.maps.values()]
-        moving = panels_side_by_side([self.frames, *overlays])
+        moving = panels_side_by_side([self.frames, *overlays], ["frames", *self.maps])
         return [
             write_animation(moving, out / f"{stem}.{animation}", fps=fps),
             write_grid(

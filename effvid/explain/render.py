@@ -24,20 +24,30 @@ def overlay(frames: np.ndarray, heat: torch.Tensor, alpha: float = 0.55) -> np.n
     return (frames * (1.0 - weight) + colours * weight).round().astype(np.uint8)
 
 
-def panels_side_by_side(panels: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
-    """Panels (T, H, W, 3) each -> (T, H', W' * n + gaps, 3), upscaled to `PANEL_SIDE`."""
-    from PIL import Image
+def panels_side_by_side(
+    panels: Sequence[np.ndarray], titles: Sequence[str], gap: int = 4
+) -> np.ndarray:
+    """Panels (T, H, W, 3) each -> (T, header + H', n * W' + gaps, 3): upscaled to about
+    `PANEL_SIDE`, side by side, each titled, with the frame number on the first panel."""
+    from PIL import Image, ImageDraw
 
     frames, height, width, _ = panels[0].shape
     scale = max(1, round(PANEL_SIDE / max(height, width)))
     size = (width * scale, height * scale)
-    canvas = np.full((frames, size[1], len(panels) * (size[0] + gap) - gap, 3), 255, dtype=np.uint8)
-    for index, panel in enumerate(panels):
-        left = index * (size[0] + gap)
-        for t in range(frames):
+    header = 14
+    canvas_size = (len(panels) * (size[0] + gap) - gap, header + size[1])
+    animation = []
+    for t in range(frames):
+        canvas = Image.new("RGB", canvas_size, "white")
+        draw = ImageDraw.Draw(canvas)
+        for index, (panel, title) in enumerate(zip(panels, titles, strict=True)):
+            left = index * (size[0] + gap)
             image = Image.fromarray(panel[t]).resize(size, Image.Resampling.NEAREST)
-            canvas[t, :, left : left + size[0]] = np.asarray(image)
-    return canvas
+            canvas.paste(image, (left, header))
+            label = f"{title}  t={t}" if index == 0 else title
+            draw.text((left + 2, 1), label, fill="black")
+        animation.append(np.asarray(canvas))
+    return np.stack(animation)
 
 
 def write_animation(frames: np.ndarray, path: str | Path, fps: float = 4.0) -> Path:
