@@ -223,7 +223,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import ScalarFormatter
 
-    figure, axes = plt.subplots(figsize=(7.5, 5))
+    figure, axes = plt.subplots(figsize=(7.5, 5.8))
     series = sorted(
         (r for r in rows if r["arm"] == "vmf_xxs" or r["arm"].startswith("tokens_")),
         key=lambda r: r["gflops_per_view"],
@@ -249,6 +249,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
             markersize=13 if in_series else 8,
             color=colour,
             capsize=3,
+            alpha=0.85,
             label=None if in_series else row["label"],
         )
         if in_series:
@@ -267,7 +268,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     axes.set_ylabel("test top-1 (%), mean ± std over seeds")
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize=8, loc="lower right")
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
