@@ -49,13 +49,11 @@ class Explanation:
         """Write `<video>_<method>.<gif|mp4>` and `<video>_<method>.png` into folder `out`."""
         out = Path(out)
         stem = f"{Path(self.video).stem}_{self.method}"
-        overlays = [overlay(self.frames, heat) for heat in self.maps.values()]
-        moving = panels_side_by_side([self.frames, *overlays], ["frames", *self.maps])
+        panels = [self.frames, *(overlay(self.frames, heat) for heat in self.maps.values())]
+        titles = ["frames", *self.maps]
         return [
-            write_animation(moving, out / f"{stem}.{animation}", fps=fps),
-            write_grid(
-                [self.frames, *overlays], ["frames", *self.maps], out / f"{stem}.png", self.title
-            ),
+            write_animation(panels_side_by_side(panels, titles), out / f"{stem}.{animation}", fps),
+            write_grid(panels, titles, out / f"{stem}.png", self.title),
         ]
 
 
@@ -119,7 +117,7 @@ def explain_video(
     network = predictor.network
     with open_video(video, short_side=predictor.preprocessing.short_side) as reader:
         clip = predictor.read_clip(reader, predictor.centre_indices(reader))
-    has_tokens = isinstance(network, MobileFormer) and bool(bridge_names(network))
+    has_tokens = bool(bridge_names(network))
     if method == "auto":
         method = "tokens" if has_tokens else "grad-cam"
     if method == "tokens":

@@ -31,9 +31,14 @@ class BridgeAttention:
     weights: torch.Tensor
 
 
-def bridge_names(model: MobileFormer) -> list[str]:
-    """The model's Mobile->Former bridges in the order the tokens pass through them."""
-    return [name for name, module in model.named_modules() if isinstance(module, MobileToFormer)]
+def _bridges(model: nn.Module) -> list[tuple[str, MobileToFormer]]:
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, MobileToFormer)]
+
+
+def bridge_names(model: nn.Module) -> list[str]:
+    """The model's Mobile->Former bridges in the order the tokens pass through them (none for
+    a model without global tokens)."""
+    return [name for name, _ in _bridges(model)]
 
 
 @torch.no_grad()
@@ -45,11 +50,7 @@ def token_attention(
     Returns (logits (B, classes), one `BridgeAttention` per bridge in network order).
     ValueError for a model without Mobile->Former bridges (e.g. `global_branch=False`).
     """
-    bridges = [
-        (name, module)
-        for name, module in model.named_modules()
-        if isinstance(module, MobileToFormer)
-    ]
+    bridges = _bridges(model)
     if not bridges:
         raise ValueError(
             f"{type(model).__name__} has no Mobile->Former bridge (no global tokens): use "

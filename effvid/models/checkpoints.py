@@ -114,9 +114,9 @@ class Checkpoint:
     model_args: dict = field(default_factory=dict)  # ... and its constructor overrides
 
 
-def _training_model(content: Mapping) -> tuple[str | None, dict]:
+def _training_model(content: object) -> tuple[str | None, dict]:
     """The `model.name` and `model.args` of an effvid training checkpoint's recipe."""
-    config = content.get("config")
+    config = content.get("config") if isinstance(content, Mapping) else None
     model = config.get("model") if isinstance(config, Mapping) else None
     if not isinstance(model, Mapping) or not isinstance(model.get("name"), str):
         return None, {}
@@ -129,9 +129,7 @@ def read_checkpoint(source: str | Path | Mapping) -> Checkpoint:
     `class_names` list that effvid training checkpoints carry beside it."""
     content = _read_file(Path(source)) if isinstance(source, str | Path) else source
     class_names = preprocessing = None
-    model_name, model_args = (
-        _training_model(content) if isinstance(content, Mapping) else (None, {})
-    )
+    model_name, model_args = _training_model(content)
     while isinstance(content, Mapping):
         names = content.get("class_names")
         if class_names is None and isinstance(names, list | tuple):
