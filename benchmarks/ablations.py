@@ -130,7 +130,6 @@ def arm_config(arm: Arm, seed: int, epochs: int, videos: int, run_dir: Path) -> 
     return load_config(
         "demo",
         [
-            f"model.name={arm.model}",
             f"train.epochs={epochs}",
             f"train.seed={seed}",
             f"data.demo_videos={videos}",
@@ -157,7 +156,6 @@ def run_arm(arm: Arm, seed: int, epochs: int, videos: int, out: Path) -> dict:
     train_seconds = time.perf_counter() - start
     test = evaluate_checkpoint(config, run_dir / "last.pth", split="test", progress=False)
     shape = arm.input_shape(config)
-    model = create_model(arm.model, num_classes=NUM_CLASSES, **arm.args)
     result = {
         "arm": arm.name,
         "label": arm.label,
@@ -165,8 +163,8 @@ def run_arm(arm: Arm, seed: int, epochs: int, videos: int, out: Path) -> dict:
         "model": arm.model,
         "args": arm.args,
         "input": list(shape[1:]),
-        "gflops_per_view": count_flops(model, shape).total / 1e9,
-        "params_m": count_params(model) / 1e6,
+        "gflops_per_view": count_flops(trainer.model, shape).total / 1e9,
+        "params_m": count_params(trainer.model) / 1e6,
         "test_top1": test.metrics()["top1"],
         "val_top1": trainer.state.history[-1]["val_top1"],
         "train_seconds": round(train_seconds, 1),
