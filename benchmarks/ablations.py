@@ -35,12 +35,12 @@ from pathlib import Path
 
 import torch
 
-from effvid.deploy.flops import count_flops, count_params
 from effvid.engine.config import load_config
 from effvid.engine.distributed import setup_distributed
 from effvid.engine.evaluate import evaluate_checkpoint
 from effvid.engine.trainer import Trainer
 from effvid.models import create_model
+from effvid.models.flops import count_flops, count_params
 from effvid.models.mobile_former import MOBILE_FORMER_CONFIGS, BlockSpec
 
 NUM_CLASSES = 10  # the demo dataset's

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from effvid.deploy.onnx_export import export_registered_model, quantize_int8
-from effvid.engine import datasets as data_setup
-from effvid.engine.checkpoint import read_training_checkpoint
+from effvid.engine import recipe_data
 from effvid.engine.predictor import Predictor
+from effvid.engine.training_checkpoint import read_training_checkpoint
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     ).path
     int8 = quantize_int8(fp32)
     config = read_training_checkpoint(args.run_dir / "best.pth")["config"]
-    test = data_setup.read_split(data_setup.demo_data_section(config["data"]), "test")
+    test = recipe_data.read_split(recipe_data.demo_data_section(config["data"]), "test")
     predictors = {"fp32": Predictor(onnx=fp32), "int8": Predictor(onnx=int8)}
     top1, labels, seconds = {}, {}, {}
     for name, predictor in predictors.items():

@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from effvid.data import open_video
-from effvid.engine import datasets as data_setup
-from effvid.engine.checkpoint import read_training_checkpoint
+from effvid.engine import recipe_data
 from effvid.engine.predictor import Predictor
+from effvid.engine.training_checkpoint import read_training_checkpoint
 from effvid.explain import token_attention
 
 
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=60)
     args = parser.parse_args()
     config = read_training_checkpoint(args.checkpoint)["config"]
-    test = data_setup.read_split(data_setup.demo_data_section(config["data"]), "test")
+    test = recipe_data.read_split(recipe_data.demo_data_section(config["data"]), "test")
     predictor = Predictor(args.model, args.checkpoint)
     correlation: dict[str, list[float]] = {}
     frame_mass: dict[str, torch.Tensor] = {}

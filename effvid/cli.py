@@ -8,13 +8,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from effvid import __version__
-from effvid.data import TooManyBadVideos, VideoDecodeError
-from effvid.deploy.onnx_export import OnnxExportError
-from effvid.models import get_model_card
-from effvid.models.checkpoints import CheckpointError
-from effvid.models.registry import UnknownModelError
+from effvid.errors import EffvidError
 from effvid.tables import TABLE_STYLES, render_table
+from effvid.version import __version__
+
+# Every command imports what it needs when it runs: `effvid --help` and `effvid --version` load
+# neither torch nor PyAV nor any model.
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -37,6 +36,8 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _card(args: argparse.Namespace) -> int:
+    from effvid.models import get_model_card
+
     card = get_model_card(args.name)
     for field in dataclasses.fields(card):
         print(f"{field.name:>16}: {getattr(card, field.name)}")
@@ -80,7 +81,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from effvid.deploy.benchmark import append_csv, benchmark_model
-    from effvid.models import create_model
+    from effvid.models import create_model, get_model_card
 
     card = get_model_card(args.model)
     result = benchmark_model(
@@ -89,7 +90,7 @@ def _bench(args: argparse.Namespace) -> int:
         name=args.model,
         runtime=args.runtime,
         dtype=args.dtype,
-        device=args.device,
+        device=args.device or ("cuda" if _cuda_available() else "cpu"),
         threads=args.threads,
         warmup=args.warmup,
         runs=args.runs,
@@ -189,15 +190,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _make_demo_data(args: argparse.Namespace) -> int:
     from effvid.data import make_demo_data
 
-    size = {"videos": args.videos} if args.videos else {}
-    demo = make_demo_data(
-        args.out,
-        **size,
-        num_frames=args.num_frames,
-        frame_size=args.frame_size,
-        seed=args.seed,
-        workers=args.workers,
-    )
+    given = {"videos": args.videos, "num_frames": args.num_frames,
+             "frame_size": args.frame_size, "seed": args.seed}  # fmt: skip
+    parameters = {name: value for name, value in given.items() if value is not None}
+    demo = make_demo_data(args.out, workers=args.workers, **parameters)
     print(demo.summary())
     return 0
 
@@ -237,7 +233,6 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="export a model to ONNX and check it")
     export.add_argument("--model", required=True)
     export.add_argument("--checkpoint", type=Path, help="weights (and class names) to export")
-    export.add_argument("--format", choices=["onnx"], default="onnx")
     export.add_argument("--output", type=Path, help="the .onnx file (default: MODEL.onnx)")
     export.add_argument("--batch", type=int, default=1, help="example batch size")
     export.add_argument("--static-batch", action="store_true", help="fix the batch axis")
@@ -262,9 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
     bench.add_argument("--runtime", choices=["eager", "compile", "onnxruntime"], default="eager")
     bench.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
-    bench.add_argument(
-        "--device", choices=["cpu", "cuda"], default="cuda" if _cuda_available() else "cpu"
-    )
+    bench.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")
     bench.add_argument("--frames", type=int, help="clip length (default: the model card's)")
     bench.add_argument("--size", type=int, help="crop size (default: the model card's)")
     bench.add_argument("--warmup", type=int, default=3)
@@ -335,10 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     make_demo = commands.add_parser("make-demo-data", help="generate the built-in demo dataset")
     make_demo.add_argument("--out", type=Path, help="folder (default: a cache folder)")
-    make_demo.add_argument("--videos", type=int, help="number of videos (default 3000)")
-    make_demo.add_argument("--num-frames", type=int, default=16, help="frames per video")
-    make_demo.add_argument("--frame-size", type=int, default=64, help="even frame side, pixels")
-    make_demo.add_argument("--seed", type=int, default=0)
+    make_demo.add_argument("--videos", type=int, help="number of videos")
+    make_demo.add_argument("--num-frames", type=int, help="frames per video")
+    make_demo.add_argument("--frame-size", type=int, help="even frame side, pixels")
+    make_demo.add_argument("--seed", type=int)
     make_demo.add_argument("--workers", type=int, help="processes (default: one per core)")
     make_demo.set_defaults(run=_make_demo_data)
 
@@ -357,17 +350,9 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-# Errors that describe bad input; anything else is a bug and keeps its traceback.
-USER_ERRORS = (
-    UnknownModelError,
-    CheckpointError,
-    OnnxExportError,
-    VideoDecodeError,
-    TooManyBadVideos,
-    ValueError,
-    OSError,
-    ImportError,
-)
+# Errors that describe bad input: effvid's own, and the standard library's for bad values and
+# files. Anything else is a bug and keeps its traceback.
+USER_ERRORS = (EffvidError, ValueError, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from effvid.data.demo_scenes import TIME_REVERSED as DEMO_TIME_REVERSED
 from effvid.data.encoding import write_video
 from effvid.data.frame_folders import FrameFolderReader
 from effvid.data.mixup import MixupCutmix, soft_target_cross_entropy
+from effvid.data.preprocessing import EvalClips, Preprocessing
 from effvid.data.randaugment import RandAugment
 from effvid.data.sampling import ClipSampler, DenseSampler, SegmentSampler
 from effvid.data.transforms import ColorJitter, EvalTransform, TrainTransform, crop_view
@@ -37,9 +38,11 @@ __all__ = [
     "DecodedClip",
     "DemoData",
     "DenseSampler",
+    "EvalClips",
     "EvalTransform",
     "FrameFolderReader",
     "MixupCutmix",
+    "Preprocessing",
     "RandAugment",
     "SegmentSampler",
     "TooManyBadVideos",

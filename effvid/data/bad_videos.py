@@ -10,11 +10,12 @@ import logging
 from pathlib import Path
 
 from effvid.data.decoding import VideoDecodeError
+from effvid.errors import EffvidError
 
 logger = logging.getLogger("effvid.data")
 
 
-class TooManyBadVideos(RuntimeError):
+class TooManyBadVideos(EffvidError, RuntimeError):
     """More of the dataset is unreadable than the run allows."""
 
 

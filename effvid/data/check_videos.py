@@ -11,7 +11,7 @@ from pathlib import Path
 from effvid.data.annotations import load_annotations
 from effvid.data.bad_videos import report_line
 from effvid.data.decoding import VideoDecodeError
-from effvid.data.progress import ProgressBar
+from effvid.data.progress import progress_bar
 from effvid.data.video_files import find_videos, open_video
 
 
@@ -59,15 +59,14 @@ def check_videos(
     annotation lists but the disk lacks: they go into the report as such."""
     workers = max(1, min(workers or os.cpu_count() or 1, len(paths)))
     broken = [VideoCheck(name, error="not found") for name in missing]
-    bar = ProgressBar(len(paths), description="checked") if progress else None
+    bar = progress_bar(len(paths), "checked", enabled=progress, unit="video")
     with multiprocessing.get_context().Pool(workers) as pool:
         for result in pool.imap_unordered(check_video, [str(p) for p in paths], chunksize=4):
             if result.error is not None:
                 broken.append(result)
-            if bar is not None:
-                bar.update(note=f"{len(broken)} broken")
-    if bar is not None:
-        bar.close()
+            bar.set_postfix_str(f"{len(broken)} broken", refresh=False)
+            bar.update()
+    bar.close()
     broken.sort(key=lambda check: check.path)
     if report_path is not None:
         lines = [report_line(check.path, check.error) for check in broken]

@@ -17,13 +17,15 @@ import av
 import numpy as np
 import torch
 
+from effvid.errors import EffvidError
+
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".mpg", ".mpeg", ".flv", ".ogv", ".3gp"}
 )
 SEEK_AHEAD_S = 1.0
 
 
-class VideoDecodeError(Exception):
+class VideoDecodeError(EffvidError):
     """A video cannot be read: the message names the file and the reason."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

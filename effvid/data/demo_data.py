@@ -32,7 +32,7 @@ from effvid.data.annotations.list_file import read_classes_file, read_list_file
 from effvid.data.dataset import VideoDataset
 from effvid.data.demo_scenes import CLASSES, Scene
 from effvid.data.encoding import write_video
-from effvid.data.progress import ProgressBar
+from effvid.data.progress import progress_bar
 from effvid.data.sampling import DenseSampler
 from effvid.data.transforms import ClipTransform, EvalTransform, TrainTransform
 
@@ -87,6 +87,7 @@ class DemoData:
     """Where a demo dataset lies, its split sizes, and how long it took (None: reused)."""
 
     root: Path
+    parameters: DemoParameters
     split_sizes: dict[str, int]
     seconds: float | None
 
@@ -154,28 +155,27 @@ def _is_valid_cache(root: Path, parameters: DemoParameters) -> bool:
 def make_demo_data(
     root: str | Path | None = None,
     *,
-    videos: int = 3000,
-    num_frames: int = 16,
-    frame_size: int = 64,
-    seed: int = 0,
     workers: int | None = None,
     progress: bool = True,
+    **parameters,
 ) -> DemoData:
     """Generate the demo dataset into `root` (default: `default_demo_root`) unless a complete one
-    with the same parameters is already there. `workers` processes render and encode (default:
-    one per CPU core). A `root` that holds anything but a demo dataset is left alone (an error)."""
-    parameters = DemoParameters(videos, num_frames, frame_size, seed)
+    with the same parameters is already there. `parameters` are `DemoParameters` fields (videos,
+    num_frames, frame_size, seed); the others keep their defaults. `workers` processes render and
+    encode (default: one per CPU core). A `root` that holds anything but a demo dataset is left
+    alone (an error)."""
+    parameters = DemoParameters(**parameters)
     root = Path(root) if root is not None else default_demo_root(parameters)
     sizes = dict(zip(SPLITS, parameters.split_sizes(), strict=True))
     if _is_valid_cache(root, parameters):
-        return DemoData(root, sizes, None)
+        return DemoData(root, parameters, sizes, None)
     if root.exists() and any(root.iterdir()) and not (root / "manifest.json").exists():
         raise FileExistsError(f"{root} exists and is not an effvid demo dataset: not replacing it")
 
     start = time.perf_counter()
     partial = root.with_name(f"{root.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    digit_splits = _split_digits(load_digit_scans(), seed)
+    digit_splits = _split_digits(load_digit_scans(), parameters.seed)
     tasks = []
     for split, digits in zip(SPLITS, digit_splits, strict=True):
         (partial / "videos" / split).mkdir(parents=True)
@@ -186,41 +186,35 @@ def make_demo_data(
     (partial / "classes.txt").write_text("".join(f"{name}\n" for name in CLASSES))
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
-    bar = ProgressBar(videos, description="demo videos") if progress else None
+    bar = progress_bar(parameters.videos, "demo videos", enabled=progress, unit="video")
     with multiprocessing.get_context().Pool(workers) as pool:
         for done in pool.imap_unordered(_render_videos, tasks):
-            if bar is not None:
-                bar.update(done)
-    if bar is not None:
-        bar.close()
+            bar.update(done)
+    bar.close()
     manifest = {"generator": parameters.manifest(), "split_sizes": sizes, "classes": CLASSES}
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(root, ignore_errors=True)
     root.parent.mkdir(parents=True, exist_ok=True)
     partial.rename(root)
-    return DemoData(root, sizes, time.perf_counter() - start)
+    return DemoData(root, parameters, sizes, time.perf_counter() - start)
 
 
 def load_demo_dataset(
     root: str | Path | None = None,
     *,
-    videos: int = 3000,
-    num_frames: int = 16,
-    frame_size: int = 64,
-    seed: int = 0,
     mean: Sequence[float] = DEMO_MEAN,
     std: Sequence[float] = DEMO_STD,
     train_transform: ClipTransform | None = None,
+    **parameters,
 ) -> tuple[VideoDataset, VideoDataset, VideoDataset]:
     """(train, val, test) datasets of the demo videos (generated first if needed). Items are
     whole clips, (3, num_frames, frame_size, frame_size) floats. Training augmentation by default:
     a mild random resized crop (area 0.7-1) and horizontal flips (no demo class changes under a
-    flip); evaluation takes the frames as they are."""
-    data = make_demo_data(
-        root, videos=videos, num_frames=num_frames, frame_size=frame_size, seed=seed
-    )
+    flip); evaluation takes the frames as they are. `parameters` as for `make_demo_data`."""
+    data = make_demo_data(root, **parameters)
+    frame_size = data.parameters.frame_size
     classes = read_classes_file(data.root / "classes.txt")
-    sampler = DenseSampler(num_frames=num_frames)
+    sampler = DenseSampler(num_frames=data.parameters.num_frames)
     if train_transform is None:
         train_transform = TrainTransform(
             crop_size=frame_size, mean=mean, std=std, area=(0.7, 1.0), aspect_ratio=(0.9, 1.1)

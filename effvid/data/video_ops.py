@@ -37,11 +37,6 @@ def crop(frames: torch.Tensor, top: int, left: int, height: int, width: int) -> 
     return frames[..., top : top + height, left : left + width]
 
 
-def center_crop(frames: torch.Tensor, size: int) -> torch.Tensor:
-    height, width = frames.shape[-2:]
-    return crop(frames, (height - size) // 2, (width - size) // 2, size, size)
-
-
 def horizontal_flip(frames: torch.Tensor) -> torch.Tensor:
     return frames.flip(-1)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from effvid import __version__
+from effvid.version import __version__
 
 RUNTIMES = ("eager", "compile", "onnxruntime")
 DTYPES = ("fp32", "bf16")

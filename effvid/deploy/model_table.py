@@ -3,8 +3,8 @@ measured on the spot."""
 
 import torch
 
-from effvid.deploy.flops import count_flops, count_params
 from effvid.models import ModelCard, create_model, get_model_card, list_models
+from effvid.models.flops import count_flops, count_params
 
 
 def _input(card: ModelCard) -> str:

@@ -15,15 +15,17 @@ import copy
 import json
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from effvid import __version__
-from effvid.models import ModelCard, Preprocessing
+from effvid.data.preprocessing import EvalClips, Preprocessing
+from effvid.errors import EffvidError
+from effvid.models import ModelCard
+from effvid.version import __version__
 
 INPUT_NAME = "video"
 OUTPUT_NAME = "logits"
@@ -31,7 +33,7 @@ DEFAULT_TOLERANCE = 1e-4
 DEFAULT_OPSET = 17
 
 
-class OnnxExportError(RuntimeError):
+class OnnxExportError(EffvidError, RuntimeError):
     """Export failed, or the exported file does not reproduce the eager model."""
 
 
@@ -69,7 +71,7 @@ def card_metadata(
     """The metadata an exported file carries: JSON strings keyed `effvid.*`: the model card (with
     the exported `input_shape`), the class names and the preprocessing of its input."""
     card_fields = asdict(card) | {"input_shape": list(input_shape)}
-    preprocessing = preprocessing or card.preprocessing()
+    preprocessing = preprocessing or Preprocessing.from_card(card)
     return {
         "effvid.version": __version__,
         "effvid.card": json.dumps(card_fields),
@@ -190,22 +192,15 @@ class ExportResult:
 def _video_clip(
     video: str | Path, preprocessing: Preprocessing, input_shape: Sequence[int]
 ) -> torch.Tensor:
-    """The centre clip of a real video, preprocessed as `effvid predict` does: (1, 3, T, H, W);
-    for an image model (input (B, 3, H, W)) its middle frame."""
-    from effvid.data import DenseSampler, EvalTransform, open_video
-    from effvid.data.transforms import crop_view
+    """The centre clip of a real video, made as `effvid predict` makes it (`EvalClips`) at the
+    exported clip length: (1, 3, T, H, W); for an image model (input (B, 3, H, W)) one frame."""
+    from effvid.data import open_video
 
     is_video = len(input_shape) == 5
-    transform = EvalTransform(
-        short_side=preprocessing.short_side, mean=preprocessing.mean, std=preprocessing.std
-    )
-    sampler = DenseSampler(
-        num_frames=input_shape[2] if is_video else 1, sampling_rate=preprocessing.sampling_rate
-    )
+    frames, size = (input_shape[2] if is_video else 1), input_shape[-1]
+    clips = EvalClips(replace(preprocessing, num_frames=frames, crop_size=size))
     with open_video(video, short_side=preprocessing.short_side) as reader:
-        indices = sampler.frame_indices(reader.info.num_frames, view=0, num_views=1)
-        clip, _ = transform(reader.read(indices).frames, -1)
-    clip = crop_view(clip, input_shape[-1], 0, 1)  # (3, T, H, W)
+        clip = clips.clip(reader)  # (3, T, H, W)
     return (clip if is_video else clip[:, 0]).unsqueeze(0)
 
 
@@ -226,18 +221,18 @@ def export_registered_model(
     clip of each of `check_videos` (real footage, preprocessed as for prediction); raise if the
     outputs differ by more than `tolerance`."""
     from effvid.models import create_model, get_model_card
-    from effvid.models.checkpoints import load_model
+    from effvid.models.weights import load_model
 
     card = get_model_card(name)
     class_names: list[str] = []
-    preprocessing = card.preprocessing()
+    stored_preprocessing = None
     if checkpoint is None:
         model = create_model(name)
     else:
         model, report = load_model(name, checkpoint)
         class_names = report.class_names or []
-        if report.preprocessing:
-            preprocessing = Preprocessing.from_dict(report.preprocessing)
+        stored_preprocessing = report.preprocessing
+    preprocessing = Preprocessing.resolve(stored_preprocessing, card)
     input_shape = card.batch_shape(
         batch, frames or preprocessing.num_frames, size or preprocessing.crop_size
     )

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from effvid.errors import EffvidError
+
 DEFAULTS: dict[str, dict[str, Any]] = {
     "model": {
         "name": "vmf_xxs",  # a registered model (effvid models)
@@ -71,7 +73,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "amp": "auto",  # auto | none | bf16 | fp16 (auto: bf16 on GPUs that have it, else none)
         "sync_bn": False,  # SyncBatchNorm across GPUs (never on CPU)
         "seed": 0,
-        "log_every": 10,  # iterations between log lines when not on a terminal
     },
     "eval": {
         "clips": None,  # temporal views; None: the model card's
@@ -102,7 +103,7 @@ def _yaml(text: str):
     return yaml.load(text, Loader=_RecipeLoader)
 
 
-class ConfigError(ValueError):
+class ConfigError(EffvidError, ValueError):
     """A recipe or override that cannot be used; the message names the key."""
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from effvid.data import DEMO_TIME_REVERSED
-from effvid.engine import datasets as data_setup
+from effvid.engine import recipe_data
 from effvid.engine.config import load_config
 from effvid.engine.distributed import setup_distributed
 from effvid.engine.evaluate import evaluate_checkpoint, summarize
@@ -40,7 +40,7 @@ def run_demo(
     out = Path(out)
     config = load_config("demo", [f"output.dir={out}", *overrides])
     print("== 1/4 the demo dataset")
-    data = data_setup.demo_data_section(config["data"])
+    data = recipe_data.demo_data_section(config["data"])
     config["data"] = data
     print(f"videos in {data['root']}")
 
@@ -66,7 +66,7 @@ def run_demo(
     print("== 4/4 predictions on held-out videos")
     predictor = Predictor(config["model"]["name"], best)
     classes = test.class_names
-    for record in data_setup.read_split(data, "test").records[:show_videos]:
+    for record in recipe_data.read_split(data, "test").records[:show_videos]:
         prediction = predictor.predict(record.path, top_k=3, clips=2)
         print(f"{prediction}   (true: {classes[record.label]})")
 

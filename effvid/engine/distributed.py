@@ -65,15 +65,6 @@ def all_gather_objects(value: object) -> list[object]:
     return gathered
 
 
-def broadcast_object(value: object) -> object:
-    """Rank 0's `value` on every process."""
-    if not dist.is_initialized():
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def all_reduce_mean(value: float) -> float:
     """The mean of a number over processes."""
     if not dist.is_initialized():

@@ -179,24 +179,24 @@ def evaluate_checkpoint(
     `output`, write the metrics, predictions and confusion matrix there (main process)."""
     from torch.utils.data import DataLoader, DistributedSampler
 
-    from effvid.engine import datasets as data_setup
+    from effvid.engine import recipe_data
     from effvid.engine.distributed import setup_distributed
     from effvid.models import get_model_card, load_model
 
     context = setup_distributed()
     data = config["data"]
     if data["format"] == "demo":
-        data = data_setup.demo_data_section(data, progress=progress and context.is_main)
+        data = recipe_data.demo_data_section(data, progress=progress and context.is_main)
     model, report = load_model(config["model"]["name"], checkpoint, **config["model"]["args"])
     card = get_model_card(config["model"]["name"])
-    videos = data_setup.read_split(data, split, report.class_names)
+    videos = recipe_data.read_split(data, split, report.class_names)
     if report.class_names and list(videos.classes) != report.class_names:
         raise ValueError(
             f"the checkpoint's {len(report.class_names)} classes differ from the "
             f"{len(videos.classes)} classes of {videos.source}"
         )
-    views = data_setup.resolve_views(config["eval"], card)
-    dataset = data_setup.eval_dataset(data, card, videos, views)
+    views = recipe_data.resolve_views(config["eval"], card)
+    dataset = recipe_data.eval_dataset(data, card, videos, views)
     sampler = DistributedSampler(
         dataset, num_replicas=context.world_size, rank=context.rank, shuffle=False
     )

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import torch
 
-from effvid.data import DenseSampler, EvalTransform, SegmentSampler, open_video
-from effvid.data.transforms import crop_view
-from effvid.models import ModelCard, Preprocessing, get_model_card, load_model
+from effvid.data import EvalClips, Preprocessing, open_video
+from effvid.models import ModelCard, get_model_card, load_model
 
 
 @dataclass(frozen=True)
@@ -70,21 +69,11 @@ class Predictor:
             self.network = network.to(self.device)
             self.card = get_model_card(model)
             self.class_names = report.class_names or []
-            self.preprocessing = (
-                Preprocessing.from_dict(report.preprocessing)
-                if report.preprocessing
-                else self.card.preprocessing()
-            )
+            self.preprocessing = Preprocessing.resolve(report.preprocessing, self.card)
             self.run = self._run_torch
         if class_names:
             self.class_names = list(class_names)
-        prep = self.preprocessing
-        self.transform = EvalTransform(short_side=prep.short_side, mean=prep.mean, std=prep.std)
-        self.sampler = (
-            SegmentSampler(num_segments=prep.num_frames)
-            if prep.sampling == "segment"
-            else DenseSampler(num_frames=prep.num_frames, sampling_rate=prep.sampling_rate)
-        )
+        self.clips = EvalClips(self.preprocessing)
 
     def _init_onnx(self, path: Path) -> None:
         from effvid.deploy.onnx_export import OnnxRunner, read_onnx_metadata
@@ -96,9 +85,7 @@ class Predictor:
         self.card = ModelCard(**card)
         self.class_names = json.loads(metadata.get("effvid.class_names", "[]"))
         stored = metadata.get("effvid.preprocessing")
-        self.preprocessing = (
-            Preprocessing.from_dict(json.loads(stored)) if stored else self.card.preprocessing()
-        )
+        self.preprocessing = Preprocessing.resolve(stored and json.loads(stored), self.card)
         runner = OnnxRunner(path)
         self.run = lambda clips: torch.from_numpy(runner(clips))
 
@@ -106,19 +93,9 @@ class Predictor:
     def _run_torch(self, clips: torch.Tensor) -> torch.Tensor:
         return self.network(clips.to(self.device)).float().cpu()
 
-    def read_clip(self, reader, indices: Sequence[int]) -> torch.Tensor:
-        """The model input (3, T, S, S) for these frames of an open video: short side resized,
-        centre crop S, normalised."""
-        clip, _ = self.transform(reader.read(indices).frames, -1)
-        return crop_view(clip, self.preprocessing.crop_size, 0, 1)
-
-    def centre_indices(self, reader) -> list[int]:
-        """The frame indices of one clip in the middle of the video."""
-        return list(self.sampler.frame_indices(reader.info.num_frames, view=0, num_views=1))
-
     def _clip_scores(self, reader, clips: Sequence[Sequence[int]]) -> torch.Tensor:
         """(len(clips), classes) probabilities, one row per clip of frame indices."""
-        batch = [self.read_clip(reader, indices) for indices in clips]
+        batch = [self.clips.read(reader, indices) for indices in clips]
         logits = torch.cat(
             [self.run(torch.stack(batch[i : i + 8])) for i in range(0, len(batch), 8)]
         )
@@ -137,9 +114,7 @@ class Predictor:
         it (the sampler's test views)."""
         with open_video(video, short_side=self.preprocessing.short_side) as reader:
             total = reader.info.num_frames
-            views = [
-                self.sampler.frame_indices(total, view=v, num_views=clips) for v in range(clips)
-            ]
+            views = [self.clips.frame_indices(total, v, clips) for v in range(clips)]
             scores = self._clip_scores(reader, views).mean(dim=0)
         return self._prediction(str(video), scores, top_k)
 
@@ -153,7 +128,7 @@ class Predictor:
             total = reader.info.num_frames
             window_frames = min(total, max(1, round(window * fps)))
             starts = list(range(0, total - window_frames + 1, max(1, round(stride * fps))))
-            centre = self.sampler.frame_indices(window_frames, view=0, num_views=1)
+            centre = self.clips.frame_indices(window_frames)
             scores = self._clip_scores(reader, [[s + i for i in centre] for s in starts])
         windows = [(start / fps, min(start + window_frames, total) / fps) for start in starts]
         return [

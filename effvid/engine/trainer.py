@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +33,20 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from effvid.data import MixupCutmix, soft_target_cross_entropy
-from effvid.data.progress import ProgressBar
-from effvid.engine import datasets as data_setup
-from effvid.engine.checkpoint import read_training_checkpoint, rng_state, save_checkpoint
+from effvid.data.progress import progress_bar
+from effvid.engine import recipe_data
 from effvid.engine.config import dump_config
 from effvid.engine.distributed import DistributedContext, all_reduce_mean, barrier
 from effvid.engine.evaluate import collect_view_logits, gather_video_scores, summarize
 from effvid.engine.optim import build_optimizer, warmup_cosine
 from effvid.engine.plots import plot_training_curves
+from effvid.engine.training_checkpoint import (
+    TrainingCheckpoint,
+    read_training_checkpoint,
+    save_checkpoint,
+)
 from effvid.models import create_model, get_model_card, load_checkpoint
+from effvid.models.weights import CheckpointMetadata
 
 logger = logging.getLogger("effvid.train")
 
@@ -108,7 +113,7 @@ class Trainer:
         self.train_cfg = config["train"]
         data = config["data"]
         if data["format"] == "demo":
-            data = data_setup.demo_data_section(data, progress=self.progress)
+            data = recipe_data.demo_data_section(data, progress=self.progress)
         self.data = data
         self.card = get_model_card(config["model"]["name"])
         self._build_data()
@@ -121,14 +126,14 @@ class Trainer:
     # --- set-up -----------------------------------------------------------------------------
 
     def _build_data(self) -> None:
-        train_videos = data_setup.read_split(self.data, "train")
+        train_videos = recipe_data.read_split(self.data, "train")
         self.class_names = list(train_videos.classes)
-        val_videos = data_setup.read_split(self.data, "val", self.class_names)
-        self.views = data_setup.resolve_views(self.config["eval"], self.card)
-        self.train_set = data_setup.train_dataset(
+        val_videos = recipe_data.read_split(self.data, "val", self.class_names)
+        self.views = recipe_data.resolve_views(self.config["eval"], self.card)
+        self.train_set = recipe_data.train_dataset(
             self.data, self.card, train_videos, self.run_dir / "bad_videos_train.tsv"
         )
-        self.val_set = data_setup.eval_dataset(
+        self.val_set = recipe_data.eval_dataset(
             self.data, self.card, val_videos, self.views, self.run_dir / "bad_videos_val.tsv"
         )
         world, rank = self.context.world_size, self.context.rank
@@ -206,14 +211,14 @@ class Trainer:
             path = self.run_dir / "last.pth"
         if path is None:
             return
-        content = read_training_checkpoint(path)
-        self.model.load_state_dict(content["model"])
-        if self.ema is not None and content.get("ema") is not None:
-            self.ema.load_state_dict(content["ema"])
-        self.optimizer.load_state_dict(content["optimizer"])
-        self.scheduler.load_state_dict(content["scheduler"])
-        self.scaler.load_state_dict(content["scaler"])
-        self.state = RunState(**content["state"])
+        checkpoint = read_training_checkpoint(path)
+        self.model.load_state_dict(checkpoint.model)
+        if self.ema is not None and checkpoint.ema is not None:
+            self.ema.load_state_dict(checkpoint.ema)
+        self.optimizer.load_state_dict(checkpoint.optimizer)
+        self.scheduler.load_state_dict(checkpoint.scheduler)
+        self.scaler.load_state_dict(checkpoint.scaler)
+        self.state = RunState(**checkpoint.state)
         if self.context.is_main:
             logger.info("resumed from %s after epoch %d", path, self.state.epoch)
 
@@ -261,7 +266,7 @@ class Trainer:
         accumulation = self.train_cfg["accumulation"]
         total_loss = correct = seen = 0.0
         start = time.perf_counter()
-        bar = ProgressBar(len(loader), description=f"epoch {epoch + 1}") if self.progress else None
+        bar = progress_bar(len(loader), f"epoch {epoch + 1}", enabled=self.progress, unit="batch")
         self.optimizer.zero_grad(set_to_none=True)
         for index, (clips, labels, _) in enumerate(loader):
             clips = clips.to(self.device, non_blocking=True)
@@ -280,11 +285,10 @@ class Trainer:
             total_loss += loss.item() * len(labels)
             correct += (logits.argmax(dim=1) == labels).sum().item()
             seen += len(labels)
-            if bar is not None:
-                lr = self.optimizer.param_groups[0]["lr"]
-                bar.update(note=f"loss {total_loss / seen:.3f} lr {lr:.2e}")
-        if bar is not None:
-            bar.close()
+            lr = self.optimizer.param_groups[0]["lr"]
+            bar.set_postfix_str(f"loss {total_loss / seen:.3f} lr {lr:.2e}", refresh=False)
+            bar.update()
+        bar.close()
         return {
             "train_loss": all_reduce_mean(total_loss / max(seen, 1)),
             "train_top1": all_reduce_mean(100.0 * correct / max(seen, 1)),
@@ -318,21 +322,24 @@ class Trainer:
 
     # --- bookkeeping ------------------------------------------------------------------------
 
-    def _checkpoint_content(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "state": vars(self.state),
-            "epoch": self.state.epoch,
-            "model_name": self.config["model"]["name"],
-            "class_names": self.class_names,
-            "preprocessing": data_setup.recipe_preprocessing(self.data, self.card).as_dict(),
-            "config": dict(self.config),
-            "rng": rng_state(),
-        }
+    def _checkpoint(self) -> TrainingCheckpoint:
+        model = self.config["model"]
+        return TrainingCheckpoint(
+            model=self.model.state_dict(),
+            epoch=self.state.epoch,
+            state=vars(self.state),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            scaler=self.scaler.state_dict(),
+            config=dict(self.config),
+            metadata=CheckpointMetadata(
+                class_names=self.class_names,
+                preprocessing=recipe_data.recipe_preprocessing(self.data, self.card).as_dict(),
+                model_name=model["name"],
+                model_args=dict(model["args"]),
+            ),
+            ema=self.ema.state_dict() if self.ema is not None else None,
+        )
 
     def _record_epoch(self, row: dict[str, float], is_best: bool) -> None:
         self.state.history.append(row)
@@ -342,14 +349,14 @@ class Trainer:
             if key != "epoch":
                 self.writer.add_scalar(key, value, row["epoch"])
         self.writer.flush()
-        content = self._checkpoint_content()
-        save_checkpoint(content, self.run_dir / "last.pth")
+        checkpoint = self._checkpoint()
+        save_checkpoint(checkpoint, self.run_dir / "last.pth")
         if is_best:
-            best = {**content, "model": self.evaluation_model().state_dict()}
+            best = replace(checkpoint, model=self.evaluation_model().state_dict())
             save_checkpoint(best, self.run_dir / "best.pth")
         keep = self.config["output"]["keep_every"]
         if keep and row["epoch"] % keep == 0:
-            save_checkpoint(content, self.run_dir / f"epoch_{row['epoch']}.pth")
+            save_checkpoint(checkpoint, self.run_dir / f"epoch_{row['epoch']}.pth")
         plot_training_curves(self.state.history, self.run_dir / "training_curves.png")
         message = " ".join(f"{k} {v:.4g}" for k, v in row.items())
         logger.info("%s%s", message, " (best)" if is_best else "")

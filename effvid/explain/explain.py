@@ -116,7 +116,7 @@ def explain_video(
     predictor = Predictor(model, checkpoint)
     network = predictor.network
     with open_video(video, short_side=predictor.preprocessing.short_side) as reader:
-        clip = predictor.read_clip(reader, predictor.centre_indices(reader))
+        clip = predictor.clips.clip(reader)
     has_tokens = bool(bridge_names(network))
     if method == "auto":
         method = "tokens" if has_tokens else "grad-cam"

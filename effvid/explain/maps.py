@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from effvid.models.layers.tokens import is_per_frame
 from effvid.models.mobile_former import MobileFormer, MobileToFormer
 
 
@@ -62,7 +63,7 @@ def token_attention(
         def hook(module: MobileToFormer, args: tuple, output: torch.Tensor) -> None:
             x, tokens = args
             weights = module.attention_weights(x, tokens)
-            if tokens.ndim == 4:  # per frame (B, T, heads, M, H*W): token m's frames, each 1/T
+            if is_per_frame(tokens):  # per frame (B, T, heads, M, H*W): token m's frames, each 1/T
                 weights = weights.mean(dim=2).transpose(1, 2) / weights.shape[1]
             else:  # (B, heads, M, N)
                 weights = weights.mean(dim=1)
@@ -94,7 +95,7 @@ def grad_cam(
     try:
         with torch.enable_grad():
             features = model.forward_features(clip)
-            feature_map = features[0] if isinstance(features, tuple) else features
+            feature_map = features.feature_map
             feature_map.retain_grad()
             logits = model.forward_head(features)
             classes = (

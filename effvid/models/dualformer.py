@@ -31,6 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from effvid.models.base import (
+    CheckpointAdapter,
+    ClassifierModel,
+    Features,
+    keyword_arguments,
+    linear_classifier,
+)
 from effvid.models.constants import IMAGENET_MEAN, IMAGENET_STD
 from effvid.models.layers import DropPath, use_channels_last
 from effvid.models.registry import ModelCard, build_model, register_model
@@ -372,31 +379,45 @@ class DualFormerBackbone(nn.Module):
         return _tokens_to_volume(self.norm(x), geometries[-1].grid)
 
 
-def _classifier(in_features: int, num_classes: int) -> nn.Module:
-    """The head's linear layer with the official init, N(0, 0.01) and zero bias; Identity for 0
-    classes."""
-    if num_classes <= 0:
-        return nn.Identity()
-    linear = nn.Linear(in_features, num_classes)
-    nn.init.normal_(linear.weight, std=0.01)
-    nn.init.zeros_(linear.bias)
-    return linear
-
-
 class I3DHead(nn.Module):
     """Average over (D, H, W), dropout, linear. features (B, C, D, H, W) -> logits (B, classes)."""
 
     def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.5) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
-        self.fc_cls = _classifier(in_channels, num_classes)
+        self.fc_cls = linear_classifier(in_channels, num_classes)  # the official init
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         pooled = x.flatten(2).mean(dim=2)
         return pooled if pre_logits else self.fc_cls(self.dropout(pooled))
 
 
-class DualFormer(nn.Module):
+def _prepare_official_checkpoint(
+    model: "DualFormer", state: dict[str, torch.Tensor]
+) -> tuple[dict, list[str]]:
+    """Official layouts -> ours: add the `backbone.` prefix to a bare backbone state dict, drop
+    the token-labelling head, and give a 2-D (ImageNet) checkpoint's coarse pyramid its official
+    average-pooling init (1 / kernel volume, bias 0). Returns notes for the report."""
+    notes = []
+    for prefix, what in model.ignored_checkpoint_prefixes.items():
+        dropped = [key for key in state if key.startswith(prefix)]
+        if dropped:
+            state = {k: v for k, v in state.items() if not k.startswith(prefix)}
+            notes.append(f"ignored {len(dropped)} keys {prefix}* ({what})")
+    if not any(key.startswith(("backbone.", "cls_head.")) for key in state):
+        state = {f"backbone.{key}": value for key, value in state.items()}
+        notes.append("read as a backbone-only checkpoint (keys prefixed with 'backbone.')")
+    embed = state.get("backbone.patch_embeds.0.proj.weight")
+    if embed is not None and embed.ndim == 4:
+        coarse = model.average_pooling_coarse_kernels()
+        state.update(coarse)
+        notes.append(
+            f"2-D checkpoint: {len(coarse) // 2} coarse pyramid convs set to average pooling"
+        )
+    return state, notes
+
+
+class DualFormer(ClassifierModel):
     """DualFormer with its classification head: (B, 3, T, H, W) -> logits (B, num_classes).
 
     Keyword arguments are the official backbone's (`video_size`, `patch_size`, `embed_dims`,
@@ -405,11 +426,11 @@ class DualFormer(nn.Module):
     `temporal_pooling`, `in_chans`) plus `num_classes` and `head_dropout` for the I3D head.
     """
 
+    classifier_path = "cls_head.fc_cls"
     # Official checkpoints store weights under 'state_dict' with these two prefixes; a 2-D
     # ImageNet backbone file has the backbone's keys without prefix. Kernels inflate by the
     # official rule: replicated over time and divided by the temporal size.
-    default_inflation = "replicate"
-    forwards_kwargs_to = DualFormerBackbone  # for create_model's argument check
+    checkpoint_adapter = CheckpointAdapter(_prepare_official_checkpoint, inflation="replicate")
     # Training-only head of the token-labelling runs, present in some released checkpoints.
     ignored_checkpoint_prefixes: ClassVar[dict[str, str]] = {
         "cls_head.token_linear.": "the token-labelling training head"
@@ -422,7 +443,7 @@ class DualFormer(nn.Module):
         self.backbone = DualFormerBackbone(**backbone_args)
         self.cls_head = I3DHead(self.backbone.num_features, num_classes, head_dropout)
         self.num_classes = num_classes
-        self.num_features = self.backbone.num_features
+        self.num_features = self.head_hidden_size = self.backbone.num_features
         self.backbone.apply(_init_weights)
         use_channels_last(self, torch.channels_last_3d)  # see _tokens_to_volume
 
@@ -430,26 +451,23 @@ class DualFormer(nn.Module):
         """Raise ValueError, saying why, if a clip of (T, H, W) cannot be run without cropping."""
         self.backbone.stage_geometries(input_size)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, 3, T, H, W) -> (B, C, T / 2, H / 32, W / 32), after the final LayerNorm."""
+    @classmethod
+    def constructor_arguments(cls) -> list[str]:
+        """Its own and every argument of the backbone it builds."""
+        return [*super().constructor_arguments(), *keyword_arguments(DualFormerBackbone)]
+
+    def forward_features(self, x: torch.Tensor) -> Features:
+        """x: (B, 3, T, H, W) -> Features((B, C, T / 2, H / 32, W / 32)) after the final
+        LayerNorm; DualFormer has no tokens."""
         if x.ndim != 5:
             raise ValueError(
                 f"DualFormer expects clips of shape (B, C, T, H, W), got {tuple(x.shape)}"
             )
-        return self.backbone(x)
+        return Features(self.backbone(x))
 
-    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.cls_head(features, pre_logits=pre_logits)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.cls_head.fc_cls
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.cls_head.fc_cls = _classifier(self.num_features, num_classes)
+    def forward_head(self, features: Features, pre_logits: bool = False) -> torch.Tensor:
+        """Features -> logits (B, num_classes), or (B, head_hidden_size) pre-logits."""
+        return self.cls_head(features.feature_map, pre_logits=pre_logits)
 
     def no_weight_decay(self) -> set[str]:
         """The official recipe exempts the PEG convs from weight decay."""
@@ -457,29 +475,7 @@ class DualFormer(nn.Module):
             name for name, _ in self.named_parameters() if name.startswith("backbone.pos_block.")
         }
 
-    def prepare_checkpoint(self, state: dict[str, torch.Tensor]) -> tuple[dict, list[str]]:
-        """Official layouts -> ours: add the `backbone.` prefix to a bare backbone state dict,
-        drop the token-labelling head, and give a 2-D (ImageNet) checkpoint's coarse pyramid its
-        official average-pooling init (1 / kernel volume, bias 0). Returns notes for the report."""
-        notes = []
-        for prefix, what in self.ignored_checkpoint_prefixes.items():
-            dropped = [key for key in state if key.startswith(prefix)]
-            if dropped:
-                state = {k: v for k, v in state.items() if not k.startswith(prefix)}
-                notes.append(f"ignored {len(dropped)} keys {prefix}* ({what})")
-        if not any(key.startswith(("backbone.", "cls_head.")) for key in state):
-            state = {f"backbone.{key}": value for key, value in state.items()}
-            notes.append("read as a backbone-only checkpoint (keys prefixed with 'backbone.')")
-        embed = state.get("backbone.patch_embeds.0.proj.weight")
-        if embed is not None and embed.ndim == 4:
-            coarse = self._average_pooling_coarse_kernels()
-            state.update(coarse)
-            notes.append(
-                f"2-D checkpoint: {len(coarse) // 2} coarse pyramid convs set to average pooling"
-            )
-        return state, notes
-
-    def _average_pooling_coarse_kernels(self) -> dict[str, torch.Tensor]:
+    def average_pooling_coarse_kernels(self) -> dict[str, torch.Tensor]:
         kernels = {}
         for name, module in self.named_modules():
             if isinstance(module, GlobalPyramidAttention) and module.lr is not None:

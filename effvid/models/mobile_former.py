@@ -32,6 +32,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from effvid.models.base import ClassifierModel, Features, linear_classifier
 from effvid.models.constants import IMAGENET_MEAN, IMAGENET_STD
 from effvid.models.layers import (
     ChannelShuffle,
@@ -43,6 +44,7 @@ from effvid.models.layers import (
     channel_split_attention_weights,
     use_channels_last,
 )
+from effvid.models.layers.tokens import first_token, is_per_frame
 from effvid.models.registry import ModelCard, build_model, register_model
 
 
@@ -124,7 +126,7 @@ class MobileToFormer(nn.Module):
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        if tokens.ndim == 4:
+        if is_per_frame(tokens):
             updated = self._update(_as_frames(x), tokens.flatten(0, 1))
             return updated.unflatten(0, tokens.shape[:2])
         return self._update(x, tokens)
@@ -140,7 +142,7 @@ class MobileToFormer(nn.Module):
         """Where each token looks: x (B, C, *spatial), tokens (B, M, D) -> (B, heads, M, N),
         a distribution over the N = prod(spatial) positions per head and token. Tokens per
         frame (B, T, M, D) -> (B, T, heads, M, H*W), over the positions of their frame."""
-        if tokens.ndim == 4:
+        if is_per_frame(tokens):
             weights = self.attention_weights(_as_frames(x), tokens.flatten(0, 1))
             return weights.unflatten(0, tokens.shape[:2])
         features = x.flatten(2).transpose(1, 2)
@@ -197,7 +199,7 @@ class FormerToMobile(nn.Module):
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        if tokens.ndim == 4:
+        if is_per_frame(tokens):
             return _from_frames(self._read(_as_frames(x), tokens.flatten(0, 1)), x.shape[0])
         return self._read(x, tokens)
 
@@ -260,7 +262,7 @@ class _BridgedBlock(nn.Module):
     dynamic ReLUs read token 0 of the updated tokens, of each frame with tokens per frame), its
     skip, then Former->Mobile.
     Subclasses register their convs first (the authors' state-dict order), then call
-    `_add_global_branch`, and implement `mobile(x, token0)`.
+    `_add_global_branch`, and implement `mobile(x, tokens)`.
 
     Attribute names are the authors' (so that their checkpoints load): `local_global` is the
     Mobile->Former bridge, `global_block` the Former, `global_local` the Former->Mobile bridge,
@@ -283,7 +285,8 @@ class _BridgedBlock(nn.Module):
                 out_channels, spec.token_dim, spec.bridge_heads, drop_path
             )
 
-    def mobile(self, x: torch.Tensor, token0: torch.Tensor | None) -> torch.Tensor:
+    def mobile(self, x: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
+        """The convolutions; their dynamic ReLUs read token 0 of `tokens`."""
         raise NotImplementedError
 
     def forward(
@@ -293,7 +296,7 @@ class _BridgedBlock(nn.Module):
             tokens = self.local_global(x, tokens)
         if self.global_block is not None:
             tokens = self.global_block(tokens)
-        x = self.mobile(x, None if tokens is None else tokens[..., 0, :])
+        x = self.mobile(x, tokens)
         if self.global_local is not None:
             x = self.global_local(x, tokens)
         return x, tokens
@@ -341,9 +344,9 @@ class MobileFormerBlock(_BridgedBlock):
         self.drop_path = DropPath(drop_path)
         self._add_global_branch(in_channels, out_channels, global_spec, drop_path)
 
-    def mobile(self, x: torch.Tensor, token0: torch.Tensor | None) -> torch.Tensor:
-        out = self.hyper1(self.conv1(x), token0)
-        out = self.hyper2(self.conv2(out), token0)
+    def mobile(self, x: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
+        out = self.hyper1(self.conv1(x), tokens)
+        out = self.hyper2(self.conv2(out), tokens)
         out = self.conv3(out)
         return x + self.drop_path(out) if self.use_skip else out
 
@@ -392,9 +395,9 @@ class MobileFormerDownBlock(_BridgedBlock):
         self.drop_path = DropPath(drop_path)
         self._add_global_branch(in_channels, out_channels, global_spec, drop_path)
 
-    def mobile(self, x: torch.Tensor, token0: torch.Tensor | None) -> torch.Tensor:
-        residual = self.conv2(self.hyper1(self.conv1(x), token0))
-        out = self.conv4(self.hyper3(self.conv3(residual), token0))
+    def mobile(self, x: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
+        residual = self.conv2(self.hyper1(self.conv1(x), tokens))
+        out = self.conv4(self.hyper3(self.conv3(residual), tokens))
         return residual + self.drop_path(out)
 
 
@@ -429,22 +432,19 @@ class MergeClassifier(nn.Module):
         self.fc = nn.Sequential(
             nn.Linear(channels + token_dim, hidden), nn.BatchNorm1d(hidden), nn.Hardswish()
         )
-        self.classifier = nn.Sequential(nn.Dropout(drop_rate), _linear_head(hidden, num_classes))
+        # Initialised with the whole model (MobileFormer), as the authors do.
+        classifier = linear_classifier(hidden, num_classes, init=False)
+        self.classifier = nn.Sequential(nn.Dropout(drop_rate), classifier)
 
     def forward(
         self, x: torch.Tensor, tokens: torch.Tensor | None, pre_logits: bool = False
     ) -> torch.Tensor:
         pooled = self.avgpool(self.conv(x))
         if tokens is not None:
-            first = tokens[..., 0, :]
-            pooled = torch.cat([pooled, first.mean(dim=1) if first.ndim == 3 else first], dim=1)
+            first = first_token(tokens)
+            pooled = torch.cat([pooled, first.mean(dim=1) if is_per_frame(tokens) else first], 1)
         hidden = self.fc(pooled)
         return hidden if pre_logits else self.classifier(hidden)
-
-
-def _linear_head(in_features: int, num_classes: int) -> nn.Module:
-    """The final classifier; Identity when num_classes is 0."""
-    return nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
 
 
 @torch.no_grad()
@@ -462,7 +462,7 @@ def _init_weights(module: nn.Module) -> None:
         module.bias.zero_()
 
 
-class MobileFormer(nn.Module):
+class MobileFormer(ClassifierModel):
     """Mobile-Former for images; with `VideoConvLayers`, the backbone of Video Mobile-Former.
 
     Input (B, 3, H, W) -> logits (B, num_classes). The stem halves the resolution, then the lite
@@ -475,6 +475,7 @@ class MobileFormer(nn.Module):
     """
 
     tokens_per_frame = False  # one token set per sample; see VideoMobileFormer
+    classifier_path = "classifier.classifier.1"
 
     def __init__(
         self,
@@ -547,7 +548,8 @@ class MobileFormer(nn.Module):
             pointwise_groups,
             drop_rate,
         )
-        self.num_features = head_hidden
+        self.num_features = channels
+        self.head_hidden_size = head_hidden
         # One pass in registration order after construction, as the authors do: with the same
         # seed this reproduces their initial weights bit for bit. The token table keeps N(0, 1).
         self.apply(_init_weights)
@@ -561,11 +563,11 @@ class MobileFormer(nn.Module):
                 f"got a tensor of shape {tuple(x.shape)}"
             )
 
-    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x: (B, 3, H, W) (or (B, 3, T, H, W) for video) -> (last feature map, tokens).
-
-        The tokens (B, M, D), or (B, T, M, D) per frame, are those after the final
-        Mobile->Former bridge (None without the global branch)."""
+    def forward_features(self, x: torch.Tensor) -> Features:
+        """x: (B, 3, H, W) (or (B, 3, T, H, W) for video) -> Features: the last feature map
+        (B, num_features, H/32, W/32) (with T for video) and the tokens (B, M, D), or
+        (B, T, M, D) per frame, after the final Mobile->Former bridge (None without the global
+        branch)."""
         self._check_input(x)
         if not torch.onnx.is_in_onnx_export():  # ONNX has no memory layouts
             x = x.contiguous(memory_format=self.memory_format)
@@ -581,26 +583,11 @@ class MobileFormer(nn.Module):
             x, tokens = block(x, tokens)
         if self.local_global is not None:
             tokens = self.local_global(x, tokens)
-        return x, tokens
+        return Features(x, tokens)
 
-    def forward_head(
-        self, features: tuple[torch.Tensor, torch.Tensor | None], pre_logits: bool = False
-    ) -> torch.Tensor:
-        """(feature map, tokens) -> logits (B, num_classes), or (B, num_features) pre-logits."""
-        x, tokens = features
-        return self.classifier(x, tokens, pre_logits=pre_logits)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier.classifier[1]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the final Linear with a freshly initialised one (Identity for 0 classes)."""
-        self.num_classes = num_classes
-        self.classifier.classifier[1] = _linear_head(self.num_features, num_classes)
-        self.classifier.classifier[1].apply(_init_weights)
+    def forward_head(self, features: Features, pre_logits: bool = False) -> torch.Tensor:
+        """Features -> logits (B, num_classes), or (B, head_hidden_size) pre-logits."""
+        return self.classifier(features.feature_map, features.tokens, pre_logits=pre_logits)
 
     def no_weight_decay(self) -> set[str]:
         """Parameters a recipe may exclude from weight decay besides norms and biases."""

@@ -7,37 +7,14 @@ multiply-adds per view), measured on the model as registered.
 
 import difflib
 import fnmatch
-import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from torch import nn
 
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How clips are made for a model: `num_frames` frames every `sampling_rate` frames (dense)
-    or one per segment ('segment'), short side resized to `short_side`, `crop_size` square crop,
-    normalised by mean/std (RGB in [0, 1]). A model card gives the defaults; a trained
-    checkpoint records the ones it was trained with."""
-
-    num_frames: int
-    sampling_rate: int
-    crop_size: int
-    short_side: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    sampling: str = "dense"
-
-    @classmethod
-    def from_dict(cls, values: Mapping) -> "Preprocessing":
-        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
-        known["mean"], known["std"] = tuple(known["mean"]), tuple(known["std"])
-        return cls(**known)
-
-    def as_dict(self) -> dict:
-        return {**self.__dict__, "mean": list(self.mean), "std": list(self.std)}
+from effvid.errors import EffvidError
+from effvid.models.base import ClassifierModel
 
 
 @dataclass(frozen=True)
@@ -83,17 +60,6 @@ class ModelCard:
             return (batch, 3, frames or self.num_frames, *spatial)
         return (batch, 3, *spatial)
 
-    def preprocessing(self) -> Preprocessing:
-        """The input this model is registered for."""
-        return Preprocessing(
-            num_frames=self.num_frames,
-            sampling_rate=self.sampling_rate or 1,
-            crop_size=self.input_size,
-            short_side=self.input_size,
-            mean=self.mean,
-            std=self.std,
-        )
-
     @property
     def test_views(self) -> int:
         return self.test_clips * self.test_crops
@@ -112,7 +78,7 @@ class _Entry:
 _REGISTRY: dict[str, _Entry] = {}
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(EffvidError, KeyError):
     """No model is registered under the requested name."""
 
     def __str__(self) -> str:
@@ -154,7 +120,7 @@ def get_model_card(name: str) -> ModelCard:
     return _entry(name).card
 
 
-def create_model(name: str, *, num_classes: int | None = None, **overrides) -> nn.Module:
+def create_model(name: str, *, num_classes: int | None = None, **overrides) -> ClassifierModel:
     """Build a registered model with fresh weights.
 
     `num_classes` replaces the card's class count; any other keyword overrides one constructor
@@ -169,30 +135,18 @@ def create_model(name: str, *, num_classes: int | None = None, **overrides) -> n
     return model
 
 
-def _constructor_arguments(model_cls: type[nn.Module]) -> list[str]:
-    """Keyword names `model_cls(...)` accepts, following `**kwargs` forwarded to base classes or
-    to the class named by a `forwards_kwargs_to` class attribute."""
-    names: list[str] = []
-    for cls in model_cls.__mro__:
-        if "__init__" not in vars(cls):
-            continue
-        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
-        names += [p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            break
-        target = vars(cls).get("forwards_kwargs_to")
-        if target is not None:
-            names += _constructor_arguments(target)
-            break
-    return list(dict.fromkeys(names))
+class ModelArgumentError(EffvidError, TypeError):
+    """An override names an argument the model's constructor does not take."""
 
 
-def build_model(model_cls: type[nn.Module], config: Mapping, overrides: Mapping) -> nn.Module:
+def build_model(
+    model_cls: type[ClassifierModel], config: Mapping, overrides: Mapping
+) -> ClassifierModel:
     """Instantiate `model_cls(**config, **overrides)`, refusing unknown override names clearly."""
-    accepted = _constructor_arguments(model_cls)
+    accepted = model_cls.constructor_arguments()
     unknown = sorted(set(overrides) - set(accepted))
     if unknown:
-        raise TypeError(
+        raise ModelArgumentError(
             f"{model_cls.__name__} has no argument {', '.join(map(repr, unknown))}; "
             f"accepted: {', '.join(accepted)}"
         )

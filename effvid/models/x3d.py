@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from effvid.models.base import ClassifierModel, Features, linear_classifier
 from effvid.models.layers import temporal_depthwise_conv
 from effvid.models.registry import ModelCard, build_model, register_model
 
@@ -165,15 +166,17 @@ class X3DHead(nn.Module):
         super().__init__()
         self.pool = ProjectedPool(in_channels, inner, hidden)
         self.dropout = nn.Dropout(dropout)
-        self.proj = nn.Linear(hidden, num_classes) if num_classes > 0 else nn.Identity()
+        self.proj = linear_classifier(hidden, num_classes, init=False)  # X3D's init follows
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         pooled = self.pool(x)
         return pooled if pre_logits else self.proj(self.dropout(pooled))
 
 
-class X3D(nn.Module):
+class X3D(ClassifierModel):
     """X3D: clips (B, 3, T, H, W) -> logits (B, num_classes). `blocks` = stem, 4 stages, head."""
+
+    classifier_path = "blocks.5.proj"
 
     def __init__(
         self,
@@ -189,7 +192,8 @@ class X3D(nn.Module):
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
-        self.num_features = head_hidden
+        self.num_features = stage_channels[-1]
+        self.head_hidden_size = head_hidden
         blocks: list[nn.Module] = [Stem(in_chans, stem_channels)]
         in_channels = stem_channels
         for channels, depth in zip(stage_channels, stage_depths, strict=True):
@@ -201,28 +205,17 @@ class X3D(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.apply(_init_weights)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, 3, T, H, W) -> (B, 192, T, H/32, W/32)."""
+    def forward_features(self, x: torch.Tensor) -> Features:
+        """x: (B, 3, T, H, W) -> Features((B, 192, T, H/32, W/32)); X3D has no tokens."""
         if x.ndim != 5:
             raise ValueError(f"X3D expects clips of shape (B, C, T, H, W), got {tuple(x.shape)}")
         for block in self.blocks[:-1]:
             x = block(x)
-        return x
+        return Features(x)
 
-    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.blocks[-1](features, pre_logits=pre_logits)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.blocks[-1].proj
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        head = self.blocks[-1]
-        head.proj = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        head.proj.apply(_init_weights)
+    def forward_head(self, features: Features, pre_logits: bool = False) -> torch.Tensor:
+        """Features -> logits (B, num_classes), or (B, head_hidden_size) pre-logits."""
+        return self.blocks[-1](features.feature_map, pre_logits=pre_logits)
 
 
 @torch.no_grad()

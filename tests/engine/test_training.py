@@ -8,11 +8,11 @@ import sys
 import pytest
 import torch
 
-from effvid.engine.checkpoint import read_training_checkpoint, save_checkpoint
 from effvid.engine.distributed import setup_distributed
 from effvid.engine.evaluate import evaluate_checkpoint
 from effvid.engine.trainer import Trainer
-from effvid.models.checkpoints import CheckpointError
+from effvid.engine.training_checkpoint import read_training_checkpoint, save_checkpoint
+from effvid.models.weights import CheckpointError
 from tests.conftest import tiny_config, tiny_recipe, write_recipe
 
 
@@ -34,8 +34,10 @@ def test_run_folder_holds_everything(tiny_videos, tmp_path):
     assert [row["epoch"] for row in rows] == [1, 2]
     assert {"train_loss", "lr", "val_top1", "val_top5"} <= set(rows[-1])
     checkpoint = read_training_checkpoint(run / "last.pth")
-    assert checkpoint["class_names"] == trainer.class_names and len(trainer.class_names) == 10
-    assert checkpoint["preprocessing"]["num_frames"] == 4
+    assert checkpoint.metadata.class_names == trainer.class_names
+    assert len(trainer.class_names) == 10
+    assert checkpoint.metadata.preprocessing["num_frames"] == 4
+    assert checkpoint.metadata.model_name == "vmf_xxs" and checkpoint.epoch == 2
 
 
 class _Interrupt(Exception):
@@ -58,7 +60,7 @@ def test_interrupted_run_resumes_to_identical_weights(tiny_videos, tmp_path, mon
     with pytest.raises(_Interrupt):
         _train(config)
     monkeypatch.setattr(Trainer, "_optimizer_step", original_step)
-    assert read_training_checkpoint(interrupted_dir / "last.pth")["epoch"] == 1
+    assert read_training_checkpoint(interrupted_dir / "last.pth").epoch == 1
 
     resumed = _train(config, resume=True)  # picks up the run folder's last.pth
     assert resumed.state.epoch == 3
@@ -80,7 +82,7 @@ def test_corrupted_checkpoint_is_refused_and_the_last_good_one_stays(
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(CheckpointError, match="corrupted or truncated"):
-        save_checkpoint({"model": {}, "epoch": 2}, run / "last.pth")
+        save_checkpoint(read_training_checkpoint(run / "last.pth"), run / "last.pth")
     monkeypatch.undo()
     assert (run / "last.pth").read_bytes() == good
     assert not list(run.glob(".*.tmp"))

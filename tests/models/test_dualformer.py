@@ -88,7 +88,7 @@ def test_outputs_match_the_official_model(tiny):
         features = model.forward_features(reference["input"])
         logits = model.forward_head(features)
     assert (logits - reference["logits"]).abs().max() <= 5e-5
-    captured["features"] = features
+    captured["features"] = features.feature_map
     captured["stage0_block0_out"] = (
         captured.pop("stage0_block0_tokens")
         .transpose(1, 2)

@@ -4,7 +4,9 @@ import pytest
 import torch
 
 import effvid
-from effvid.models.registry import UnknownModelError
+from effvid.models import ClassifierModel, Features
+from effvid.models.base import CheckpointAdapter
+from effvid.models.registry import ModelArgumentError, UnknownModelError
 from tests.conftest import reduced_model, small_input
 
 ALL_MODELS = effvid.list_models()
@@ -42,18 +44,40 @@ def test_card_params_and_flops_match_the_model(name):
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_uniform_model_surface(name):
+def test_every_model_has_the_documented_surface(name):
+    """effvid.models.base: Features out of forward_features, num_features = the feature map's
+    channels, head_hidden_size = the classifier's input, one classifier at classifier_path."""
     card = effvid.get_model_card(name)
     model = reduced_model(name).eval()
+    assert isinstance(model, ClassifierModel)
+    assert isinstance(type(model).checkpoint_adapter, CheckpointAdapter)
+    assert "num_classes" in type(model).constructor_arguments()
     x = small_input(card)
     with torch.no_grad():
         features = model.forward_features(x)
+        assert isinstance(features, Features)
+        assert features.feature_map.ndim == x.ndim
+        assert features.feature_map.shape[:2] == (2, model.num_features)
+        if features.tokens is not None:
+            assert features.tokens.shape[0] == 2 and features.tokens.ndim in (3, 4)
         assert torch.equal(model.forward_head(features), model(x))
-        assert model.forward_head(features, pre_logits=True).shape == (2, model.num_features)
+        hidden = model.forward_head(features, pre_logits=True)
+        assert hidden.shape == (2, model.head_hidden_size)
+        classifier = model.get_classifier()
+        assert classifier is model.get_submodule(model.classifier_path)
+        assert (classifier.in_features, classifier.out_features) == (
+            model.head_hidden_size,
+            card.num_classes,
+        )
         model.reset_classifier(7)
+        fresh = model.get_classifier()
+        assert fresh.out_features == 7 and model.num_classes == 7
+        assert torch.equal(fresh.bias, torch.zeros(7)) and 0.005 < fresh.weight.std() < 0.02
         assert model(x).shape == (2, 7)
         model.reset_classifier(0)
-        assert model(x).shape == (2, model.num_features)
+        assert torch.equal(model(x), hidden)  # no classifier: the pre-logits
+    parameters = {name for name, _ in model.named_parameters()}
+    assert model.no_weight_decay() <= parameters
 
 
 def test_create_model_overrides_and_num_classes():
@@ -66,7 +90,7 @@ def test_create_model_overrides_and_num_classes():
 def test_unknown_model_and_argument_are_clear_errors():
     with pytest.raises(UnknownModelError, match="did you mean vmf_xs"):
         effvid.create_model("vmf_xss")
-    with pytest.raises(TypeError, match=r"no argument 'temporal_kernal'.*temporal_kernel"):
+    with pytest.raises(ModelArgumentError, match=r"no argument 'temporal_kernal'.*temporal_kernel"):
         effvid.create_model("vmf_xs", temporal_kernal=1)
 
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from effvid.data.decoding import VIDEO_EXTENSIONS
+from effvid.errors import EffvidError
 
 
-class AnnotationError(ValueError):
+class AnnotationError(EffvidError, ValueError):
     """A malformed annotation: `file:line: what is wrong`."""
 
     def __init__(self, path: str | Path, line: int | None, message: str) -> None:

@@ -7,6 +7,8 @@ coefficients come from the first global token instead of pooled features.
 import torch
 from torch import nn
 
+from effvid.models.layers.tokens import first_token, is_per_frame
+
 
 class DynamicReLU(nn.Module):
     """y = max(a1 * x, a2 * x) per channel, with (a1, a2) computed from a token.
@@ -15,9 +17,9 @@ class DynamicReLU(nn.Module):
     the first C outputs give a1 = 2*theta in [0, 2], the last C give a2 = 2*theta - 1 in [-1, 1].
     With small initial weights theta ~ 0.5, so the activation starts as a plain ReLU.
 
-    x: (B, C, *spatial), token: (B, D) -> (B, C, *spatial); the coefficients are broadcast over
-    all spatial (and temporal) positions. With one token per frame, x (B, C, T, H, W) and
-    token (B, T, D), each frame gets its own coefficients.
+    x: (B, C, *spatial), tokens: (B, M, D) -> (B, C, *spatial); the coefficients come from
+    token 0 and are broadcast over all spatial (and temporal) positions. With tokens per frame,
+    x (B, C, T, H, W) and tokens (B, T, M, D), each frame gets its own coefficients.
     """
 
     def __init__(self, token_dim: int, channels: int, reduction: int = 4) -> None:
@@ -30,9 +32,9 @@ class DynamicReLU(nn.Module):
             nn.Hardsigmoid(),
         )
 
-    def forward(self, x: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
-        theta = self.hyper(token)
-        if token.ndim == 3:  # (B, T, 2C) -> (B, 2C, T, 1, 1)
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        theta = self.hyper(first_token(tokens))
+        if is_per_frame(tokens):  # (B, T, 2C) -> (B, 2C, T, 1, 1)
             theta = theta.transpose(1, 2).reshape(x.shape[0], 2 * self.channels, -1, 1, 1)
         else:
             theta = theta.view(x.shape[0], 2 * self.channels, *([1] * (x.ndim - 2)))
@@ -41,7 +43,7 @@ class DynamicReLU(nn.Module):
 
 
 class StaticReLU(nn.Module):
-    """A plain ReLU with DynamicReLU's call signature (the token is ignored); for ablations."""
+    """A plain ReLU with DynamicReLU's call signature (the tokens are ignored); for ablations."""
 
-    def forward(self, x: torch.Tensor, token: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
         return torch.relu(x)

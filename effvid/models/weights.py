@@ -5,9 +5,12 @@ else with `torch.load(weights_only=True)`. The usual containers are unwrapped (`
 `model`, `state_dict_ema`; `module.` and `_orig_mod.` key prefixes), so a bare state dict, a
 timm or effvid training checkpoint and a DDP or compiled model's weights all load.
 
-A model may adapt foreign layouts first with a `prepare_checkpoint(state) -> (state, notes)`
-method (e.g. DualFormer: official mmaction and 2-D ImageNet layouts) and choose its inflation
-rule with a `default_inflation` attribute.
+A model family adapts foreign layouts first with its declared `checkpoint_adapter` (e.g.
+DualFormer: official mmaction and 2-D ImageNet layouts, and its inflation rule).
+
+Besides weights, a checkpoint may carry `CheckpointMetadata` (the class names, the input
+preprocessing, the registered model and its constructor arguments): effvid training checkpoints
+do, and `load_model` uses it to rebuild the model as it was trained.
 
 An image checkpoint loads into its video counterpart by inflation: every 2-D conv kernel
 (C_out, C_in, kh, kw) becomes (C_out, C_in, kt, kh, kw), either 'centre' (the 2-D kernel in the
@@ -24,15 +27,16 @@ import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from effvid.errors import EffvidError
+from effvid.models.base import CheckpointAdapter, ClassifierModel, Inflation
+
 logger = logging.getLogger(__name__)
 
-Inflation = Literal["centre", "replicate"]
 _CONTAINER_KEYS = ("state_dict", "model", "state_dict_ema", "module")
 _KEY_PREFIXES = ("module.", "_orig_mod.")
 _LISTED_KEYS = 8
@@ -41,7 +45,7 @@ _LISTED_KEYS = 8
 _SAFE_GLOBALS = [argparse.Namespace]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(EffvidError, ValueError):
     """A checkpoint cannot be read, or does not fit the model; the message says why."""
 
 
@@ -80,62 +84,100 @@ def _few(keys: list[str]) -> str:
     return f"{len(keys)} keys ({shown}{f', ... {more} more' if more > 0 else ''})"
 
 
-def _read_file(path: Path) -> object:
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist or is not a file")
+def read_pickled_file(path: Path, *, mmap: bool = False) -> object:
+    """A `torch.save` file read with `weights_only=True`: tensors and plain containers only.
+
+    A file holding other Python objects is refused ("refusing to unpickle"), never executed;
+    a truncated or foreign file is reported as such. Either way a CheckpointError."""
     try:
-        if path.suffix == ".safetensors":
-            return load_file(path)
         with torch.serialization.safe_globals(_SAFE_GLOBALS):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
-            f"refusing to load {str(path)!r}: it holds Python objects other than tensors and "
-            "plain containers, and effvid never unpickles them (weights_only=True). If you trust "
-            "the file, load it yourself and pass the state dict. Detail: "
-            f"{str(error).splitlines()[0]}"
+            f"refusing to unpickle {path}: it holds Python objects other than tensors and plain "
+            "containers, and effvid never unpickles them (weights_only=True). If you trust the "
+            f"file, load it yourself and pass the state dict. Detail: {_first_line(error)}"
         ) from None
     except Exception as error:
         raise CheckpointError(
-            f"cannot read checkpoint {str(path)!r} (truncated or not a PyTorch/safetensors "
-            f"file?): {type(error).__name__}: {str(error).splitlines()[0]}"
+            f"checkpoint {path} is corrupted or truncated (or not a PyTorch file) and was not "
+            f"used: {type(error).__name__}: {_first_line(error)}"
+        ) from None
+
+
+def _first_line(error: Exception) -> str:
+    """The first sentence of an error's message (library messages can run for lines)."""
+    lines = str(error).splitlines()
+    return lines[0].split(". ")[0] if lines else ""
+
+
+def _read_file(path: Path) -> object:
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist or is not a file")
+    if path.suffix != ".safetensors":
+        return read_pickled_file(path)
+    try:
+        return load_file(path)
+    except Exception as error:
+        raise CheckpointError(
+            f"checkpoint {path} is not a readable safetensors file: {type(error).__name__}: "
+            f"{_first_line(error)}"
         ) from None
 
 
 @dataclass(frozen=True)
-class Checkpoint:
-    """The weights in a checkpoint (prefixes stripped), and what effvid training checkpoints
-    also carry: the class names and the input preprocessing the model was trained with."""
+class CheckpointMetadata:
+    """What a checkpoint may carry besides weights, as top-level keys of the same names: the
+    class names, the preprocessing of the input (`Preprocessing.as_dict`), the registered model
+    and its constructor overrides. effvid training checkpoints write all four."""
 
-    state: dict[str, torch.Tensor]
     class_names: list[str] | None = None
     preprocessing: dict | None = None
-    model_name: str | None = None  # the registered model an effvid run trained
-    model_args: dict = field(default_factory=dict)  # ... and its constructor overrides
+    model_name: str | None = None
+    model_args: dict = field(default_factory=dict)
+
+    def as_content(self) -> dict:
+        return {
+            "class_names": self.class_names,
+            "preprocessing": self.preprocessing,
+            "model_name": self.model_name,
+            "model_args": self.model_args,
+        }
+
+    @classmethod
+    def from_content(cls, content: object) -> "CheckpointMetadata":
+        """The metadata of a checkpoint's top level (empty for a bare state dict)."""
+        if not isinstance(content, Mapping):
+            return cls()
+        names = content.get("class_names")
+        preprocessing = content.get("preprocessing")
+        name, args = content.get("model_name"), content.get("model_args")
+        if args is None:  # effvid 0.1 kept the model's name and arguments only in the recipe
+            config = content.get("config")
+            recipe = config.get("model") if isinstance(config, Mapping) else None
+            if isinstance(recipe, Mapping):
+                name, args = recipe.get("name"), recipe.get("args")
+        return cls(
+            class_names=[str(n) for n in names] if isinstance(names, list | tuple) else None,
+            preprocessing=dict(preprocessing) if isinstance(preprocessing, Mapping) else None,
+            model_name=name if isinstance(name, str) else None,
+            model_args=dict(args) if isinstance(args, Mapping) else {},
+        )
 
 
-def _training_model(content: object) -> tuple[str | None, dict]:
-    """The `model.name` and `model.args` of an effvid training checkpoint's recipe."""
-    config = content.get("config") if isinstance(content, Mapping) else None
-    model = config.get("model") if isinstance(config, Mapping) else None
-    if not isinstance(model, Mapping) or not isinstance(model.get("name"), str):
-        return None, {}
-    args = model.get("args")
-    return model["name"], dict(args) if isinstance(args, Mapping) else {}
+@dataclass(frozen=True)
+class Checkpoint:
+    """The weights in a checkpoint (prefixes stripped) and its metadata."""
+
+    state: dict[str, torch.Tensor]
+    metadata: CheckpointMetadata = field(default_factory=CheckpointMetadata)
 
 
 def read_checkpoint(source: str | Path | Mapping) -> Checkpoint:
-    """The flat name -> tensor dict inside a checkpoint file or container, and the
-    `class_names` list that effvid training checkpoints carry beside it."""
+    """The flat name -> tensor dict inside a checkpoint file or container, and its metadata."""
     content = _read_file(Path(source)) if isinstance(source, str | Path) else source
-    class_names = preprocessing = None
-    model_name, model_args = _training_model(content)
+    metadata = CheckpointMetadata.from_content(content)
     while isinstance(content, Mapping):
-        names = content.get("class_names")
-        if class_names is None and isinstance(names, list | tuple):
-            class_names = [str(name) for name in names]
-        if preprocessing is None and isinstance(content.get("preprocessing"), Mapping):
-            preprocessing = dict(content["preprocessing"])
         container = next(
             (key for key in _CONTAINER_KEYS if isinstance(content.get(key), Mapping)), None
         )
@@ -154,7 +196,7 @@ def read_checkpoint(source: str | Path | Mapping) -> Checkpoint:
         for prefix in _KEY_PREFIXES:
             key = key.removeprefix(prefix)
         state[key] = value
-    return Checkpoint(state, class_names, preprocessing, model_name, model_args)
+    return Checkpoint(state, metadata)
 
 
 def _inflate_kernel(kernel: torch.Tensor, depth: int, inflation: Inflation) -> torch.Tensor:
@@ -208,11 +250,11 @@ def inflate_state_dict(
 
 
 def _classifier_prefix(model: nn.Module) -> str | None:
-    get_classifier = getattr(model, "get_classifier", None)
-    if get_classifier is None:
-        return None
-    classifier = get_classifier()
-    return next((name for name, module in model.named_modules() if module is classifier), None)
+    return model.classifier_path if isinstance(model, ClassifierModel) else None
+
+
+def _adapter(model: nn.Module) -> CheckpointAdapter:
+    return model.checkpoint_adapter if isinstance(model, ClassifierModel) else CheckpointAdapter()
 
 
 def _drop_other_classifier(
@@ -245,7 +287,7 @@ def load_checkpoint(
     """Load weights from a file or state dict into `model`, in place, and say what was done.
 
     - 2-D conv kernels are inflated to the model's 3-D kernels (`inflation`: 'centre' or
-      'replicate'; default: the model's `default_inflation`, else 'centre'), so an image
+      'replicate'; default: the rule of the model's `checkpoint_adapter`), so an image
       Mobile-Former loads into the matching Video Mobile-Former;
     - a classifier with another class count, or none in the checkpoint, is not loaded: the model
       keeps its own (reported);
@@ -255,11 +297,9 @@ def load_checkpoint(
     description = str(source) if isinstance(source, str | Path) else "a state dict"
     checkpoint = read_checkpoint(source)
     state = checkpoint.state
-    notes: list[str] = []
-    prepare = getattr(model, "prepare_checkpoint", None)
-    if prepare is not None:
-        state, notes = prepare(state)
-    inflation = inflation or getattr(model, "default_inflation", "centre")
+    adapter = _adapter(model)
+    state, notes = adapter.apply(model, state)
+    inflation = inflation or adapter.inflation
     target = model.state_dict()
     state, inflated = inflate_state_dict(state, target, inflation)
     new_classifier = _drop_other_classifier(state, target, _classifier_prefix(model))
@@ -294,7 +334,7 @@ def load_checkpoint(
         unexpected=unexpected,
         new_classifier=new_classifier,
         notes=notes,
-        class_names=checkpoint.class_names,
+        class_names=checkpoint.metadata.class_names,
     )
     if new_classifier or missing or unexpected or notes:
         logger.warning("%s", report)
@@ -303,11 +343,10 @@ def load_checkpoint(
 
 def _checkpoint_classes(model: nn.Module, checkpoint: Checkpoint) -> int | None:
     """How many classes the checkpoint's classifier has (from its class names or its weights)."""
-    if checkpoint.class_names:
-        return len(checkpoint.class_names)
+    if checkpoint.metadata.class_names:
+        return len(checkpoint.metadata.class_names)
     prefix = _classifier_prefix(model)
-    prepare = getattr(model, "prepare_checkpoint", None)
-    state = prepare(checkpoint.state)[0] if prepare is not None else checkpoint.state
+    state = _adapter(model).apply(model, checkpoint.state)[0]
     weight = state.get(f"{prefix}.weight")
     return None if weight is None or weight.ndim != 2 else weight.shape[0]
 
@@ -323,13 +362,14 @@ def load_model(
     from effvid.models.registry import create_model
 
     checkpoint = read_checkpoint(source)
-    trained_args = checkpoint.model_args if checkpoint.model_name == name else {}
+    metadata = checkpoint.metadata
+    trained_args = metadata.model_args if metadata.model_name == name else {}
     model = create_model(name, **{**trained_args, **overrides})
     classes = _checkpoint_classes(model, checkpoint)
     if classes is not None and classes != model.num_classes:
         model.reset_classifier(classes)
     report = load_checkpoint(model, checkpoint.state)
     report.source = str(source) if isinstance(source, str | Path) else report.source
-    report.class_names = checkpoint.class_names
-    report.preprocessing = checkpoint.preprocessing
+    report.class_names = metadata.class_names
+    report.preprocessing = metadata.preprocessing
     return model.eval(), report

@@ -11,10 +11,9 @@ from pathlib import Path
 
 from effvid.data import (
     ColorJitter,
-    DenseSampler,
-    EvalTransform,
+    EvalClips,
+    Preprocessing,
     RandAugment,
-    SegmentSampler,
     TrainTransform,
     VideoDataset,
     VideoList,
@@ -27,7 +26,7 @@ from effvid.data import (
     read_ssv2,
     read_ucf101,
 )
-from effvid.models import ModelCard, Preprocessing
+from effvid.models import ModelCard
 
 DEMO_SPLITS = {"train": "train.txt", "val": "val.txt", "test": "test.txt"}
 
@@ -84,12 +83,6 @@ def read_split(data: Mapping, which: str, classes: list[str] | None = None) -> V
     raise ValueError(f"data.format {fmt!r} has no reader (did you mean 'demo'?)")
 
 
-def _sampler(data: Mapping):
-    if data["sampling"] == "segment":
-        return SegmentSampler(num_segments=data["num_frames"])
-    return DenseSampler(num_frames=data["num_frames"], sampling_rate=data["sampling_rate"])
-
-
 def recipe_preprocessing(data: Mapping, card: ModelCard) -> Preprocessing:
     """The clips a recipe makes (what a checkpoint records), mean/std defaulting to the card's."""
     return Preprocessing(
@@ -103,15 +96,11 @@ def recipe_preprocessing(data: Mapping, card: ModelCard) -> Preprocessing:
     )
 
 
-def _normalisation(data: Mapping, card: ModelCard) -> dict:
-    preprocessing = recipe_preprocessing(data, card)
-    return {"mean": preprocessing.mean, "std": preprocessing.std}
-
-
 def train_dataset(
     data: Mapping, card: ModelCard, videos: VideoList, bad_video_report: Path | None = None
 ) -> VideoDataset:
     """One augmented random clip per video."""
+    preprocessing = recipe_preprocessing(data, card)
     jitter = data["color_jitter"]
     transform = TrainTransform(
         crop_size=data["crop_size"],
@@ -123,11 +112,12 @@ def train_dataset(
         if jitter
         else None,
         randaugment=RandAugment(**data["randaugment"]) if data["randaugment"] else None,
-        **_normalisation(data, card),
+        mean=preprocessing.mean,
+        std=preprocessing.std,
     )
     return VideoDataset(
         videos,
-        sampler=_sampler(data),
+        sampler=preprocessing.sampler(),
         transform=transform,
         training=True,
         max_bad_fraction=data["max_bad_fraction"],
@@ -142,15 +132,17 @@ def eval_dataset(
     views: EvalViews,
     bad_video_report: Path | None = None,
 ) -> VideoDataset:
-    """Every test view of every video: `views.clips` clips x `views.crops` crops."""
+    """Every test view of every video: `views.clips` clips x `views.crops` crops, made as
+    `EvalClips` makes them for prediction."""
+    clips = EvalClips(recipe_preprocessing(data, card))
     return VideoDataset(
         videos,
-        sampler=_sampler(data),
-        transform=EvalTransform(short_side=data["short_side"], **_normalisation(data, card)),
+        sampler=clips.sampler,
+        transform=clips.transform,
         training=False,
         temporal_views=views.clips,
         spatial_views=views.crops,
-        crop_size=data["crop_size"],
+        crop_size=clips.crop_size,
         max_bad_fraction=data["max_bad_fraction"],
         bad_video_report=bad_video_report,
     )

@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import effvid
-from effvid.deploy.flops import FLOP_TYPES
+from effvid.models.flops import FLOP_TYPES
 
 MF_VARIANTS = ("26m", "52m", "96m", "151m", "214m", "294m", "508m")
 FVCORE_NAMES = {"conv": ["conv"], "linear": ["linear"], "matmul": ["matmul"],

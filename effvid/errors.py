@@ -1,0 +1,8 @@
+"""The base class of every error effvid raises for bad input (a file, a recipe value, a model
+name, a checkpoint, a video). The `effvid` command prints such an error on one line and exits
+with status 2; anything else is a bug and keeps its traceback. This module imports nothing, so
+the command can name the class without loading torch."""
+
+
+class EffvidError(Exception):
+    """Bad input: the message says what is wrong and where, on one line."""
