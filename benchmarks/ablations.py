@@ -1,7 +1,7 @@
 """Ablation study on the built-in demo data: do Video Mobile-Former's global tokens help?
 
     python benchmarks/ablations.py [--seeds 0 1 2] [--epochs 3] [--videos 2400] [--out DIR]
-                                   [--arms NAME ...] [--report benchmarks/ablations]
+                                   [--arms NAME ...] [--report benchmarks/results/ablations]
 
 Every arm trains with the same recipe (`demo`, see effvid/configs/demo.yaml) for the same number
 of epochs, once per seed (the seed sets the initial weights, the data order and the
@@ -279,7 +279,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=2400, help="demo dataset size")
     parser.add_argument("--arms", nargs="+", help="a subset of the arms, by name")
     parser.add_argument("--out", type=Path, help="default: runs/ablations/<videos>v_<epochs>e")
-    parser.add_argument("--report", type=Path, default=Path("benchmarks/ablations"))
+    parser.add_argument("--report", type=Path, default=Path("benchmarks/results/ablations"))
     args = parser.parse_args()
     args.out = args.out or Path(f"runs/ablations/{args.videos}v_{args.epochs}e")
     shape = (1, 3, 8, 56, 56)  # the demo recipe's clips

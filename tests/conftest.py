@@ -15,12 +15,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("EFFVID_SHARED", REPO_ROOT.parent / "shared"))
 
 
+# CI sets EFFVID_REQUIRE_REFERENCE=1: there the parity tests must run, never skip.
+REQUIRE_REFERENCE = os.environ.get("EFFVID_REQUIRE_REFERENCE") == "1"
+
+
 @pytest.fixture(scope="session")
 def reference_dir():
-    """`../shared/reference`, or a skip when this clone has no shared folder beside it."""
+    """`../shared/reference`; a skip when this clone has no shared folder beside it (a failure
+    under EFFVID_REQUIRE_REFERENCE=1)."""
     path = SHARED_DIR / "reference"
     if not path.is_dir():
-        pytest.skip(f"reference data not found at {path} (set EFFVID_SHARED to its parent)")
+        message = f"reference data not found at {path} (set EFFVID_SHARED to its parent)"
+        if REQUIRE_REFERENCE:
+            pytest.fail(message + "; EFFVID_REQUIRE_REFERENCE=1 forbids skipping")
+        pytest.skip(message)
     return path
 
 

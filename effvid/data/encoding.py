@@ -23,8 +23,9 @@ def write_video(
 
     `timestamps` (seconds, increasing, one per frame) writes a variable-frame-rate stream, else
     frame i is shown at i / fps. `rotation` stores a display rotation (degrees counter-clockwise)
-    as players and `VideoReader` apply it. yuv420p needs even sizes.
+    as players and `VideoReader` apply it. yuv420p needs even sizes. The folder is created.
     """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.pix_fmt = pix_fmt

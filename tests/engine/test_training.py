@@ -1,6 +1,7 @@
 """Training end to end on real tiny videos: run folder, exact resume, checkpoint safety, DDP."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -113,3 +114,42 @@ def test_two_process_training_evaluates_every_video_once(tiny_videos, tmp_path):
     single = evaluate_checkpoint(config, run / "best.pth", split="val", progress=False)
     assert single.metrics()["videos"] == 5
     assert single.metrics()["top1"] == pytest.approx(max(row["val_top1"] for row in rows))
+
+
+def test_ema_weights_are_evaluated_kept_as_best_and_resumed(tiny_videos, tmp_path):
+    config = tiny_config(tiny_videos, tmp_path / "ema", train__ema=0.5, eval__every=2)
+    trainer = _train(config)
+    ema_weights = trainer.ema.module.state_dict()
+    assert trainer.evaluation_model() is trainer.ema.module
+    best = read_training_checkpoint(tmp_path / "ema" / "best.pth")  # epoch 2, the only eval
+    last = read_training_checkpoint(tmp_path / "ema" / "last.pth")
+    for key, value in ema_weights.items():
+        assert torch.equal(best.model[key], value), key
+    assert not torch.equal(last.model["stem.0.weight"], best.model["stem.0.weight"])
+    resumed = Trainer(config, setup_distributed("cpu"), resume=True, progress=False)
+    for key, value in resumed.ema.module.state_dict().items():
+        assert torch.equal(value, ema_weights[key]), key
+
+
+@pytest.mark.parametrize("accumulation", [1, 2])
+def test_gradient_accumulation_steps_once_per_group_of_batches(
+    tiny_videos, tmp_path, accumulation
+):
+    """22 training videos in batches of 4: 6 batches an epoch, one optimizer step per
+    `accumulation` batches, and the schedule ends at its minimum after the last step."""
+    config = tiny_config(tiny_videos, tmp_path / "run", train__accumulation=accumulation)
+    trainer = _train(config)
+    assert trainer.steps_per_epoch == 6 // accumulation
+    assert trainer.state.step == 2 * trainer.steps_per_epoch
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(config["train"]["min_lr"])
+
+
+def test_mixup_and_cutmix_train_on_soft_targets(tiny_videos, tmp_path):
+    plain = _train(tiny_config(tiny_videos, tmp_path / "plain", train__epochs=1))
+    mixed = _train(
+        tiny_config(tiny_videos, tmp_path / "mixed", train__epochs=1, train__mixup=0.8,
+                    train__cutmix=1.0)  # fmt: skip
+    )
+    assert mixed.mixup is not None and plain.mixup is None
+    loss = mixed.state.history[0]["train_loss"]
+    assert math.isfinite(loss) and loss != plain.state.history[0]["train_loss"]

@@ -54,10 +54,17 @@ ABLATIONS = {
 
 @pytest.mark.parametrize("overrides", ABLATIONS.values(), ids=ABLATIONS.keys())
 def test_ablation_switches_build_and_train(overrides):
+    """Forward and backward with every switch: every parameter gets a finite gradient, and the
+    token branch (where there is one) a non-zero one, so no part of the model is cut off."""
     model = effvid.create_model("vmf_xxs", num_classes=5, **overrides)
     logits = model(torch.randn(2, 3, 4, 64, 64))
     assert logits.shape == (2, 5) and torch.isfinite(logits).all()
-    logits.sum().backward()
+    torch.nn.functional.cross_entropy(logits, torch.tensor([1, 3])).backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+    assert model.stem[0].weight.grad.abs().sum() > 0
+    if model.tokens is not None:
+        assert model.tokens.weight.grad.abs().sum() > 0
 
 
 def test_ablation_switches_change_the_structure():
@@ -99,16 +106,16 @@ def test_ablation_switches_change_the_structure():
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "message"),
     [
-        dict(temporal_kernel=2),
-        dict(factorized_depthwise=True, temporal_kernel=1),
-        dict(stem_temporal_stride=0),
-        dict(tokens_per_frame=True, global_branch=False),
+        (dict(temporal_kernel=2), "temporal_kernel must be an odd positive size, got 2"),
+        (dict(factorized_depthwise=True, temporal_kernel=1), "needs temporal_kernel > 1"),
+        (dict(stem_temporal_stride=0), "stem_temporal_stride must be >= 1, got 0"),
+        (dict(tokens_per_frame=True, global_branch=False), "needs the global branch"),
     ],
 )
-def test_invalid_temporal_choices_are_refused(overrides):
-    with pytest.raises(ValueError):
+def test_invalid_temporal_choices_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
         effvid.create_model("vmf_xxs", **overrides)
 
 
