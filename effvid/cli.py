@@ -3,10 +3,12 @@
 import argparse
 import dataclasses
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from effvid.errors import EffvidError
 from effvid.tables import TABLE_STYLES, render_table
@@ -49,10 +51,9 @@ def _card(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from effvid.deploy.onnx_export import export_registered_model
 
-    output = args.output or Path(f"{args.model}.onnx")
     result = export_registered_model(
         args.model,
-        output,
+        args.output,
         checkpoint=args.checkpoint,
         batch=args.batch,
         dynamic_batch=not args.static_batch,
@@ -129,12 +130,14 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from effvid.engine.config import load_config
-    from effvid.engine.distributed import teardown_distributed
+    from effvid.engine.config import load_config, recipe_of_checkpoint
+    from effvid.engine.distributed import setup_distributed, teardown_distributed
     from effvid.engine.evaluate import evaluate_checkpoint, summarize
 
-    config = load_config(args.config, args.overrides)
-    _show_progress_logs()
+    recipe = args.config or recipe_of_checkpoint(args.checkpoint)
+    config = load_config(recipe, args.overrides)
+    context = setup_distributed()
+    _show_progress_logs(context.is_main)
     output = args.output or Path(config["output"]["dir"])
     try:
         results = evaluate_checkpoint(
@@ -142,7 +145,8 @@ def _eval(args: argparse.Namespace) -> int:
         )
     finally:
         teardown_distributed()
-    print(f"{args.split}: {summarize(results.metrics())}; results in {output}")
+    if context.is_main:
+        print(f"{args.split}: {summarize(results.metrics())}; results in {output}")
     return 0
 
 
@@ -212,8 +216,39 @@ def _check_videos(args: argparse.Namespace) -> int:
     return 1 if report.broken else 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (status 2, as argparse)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(text: str, kind: type, minimum: float, strict: bool) -> float:
+    noun = "an integer" if kind is int else "a number"
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        relation = ">" if strict else ">="
+        raise argparse.ArgumentTypeError(f"must be {noun} {relation} {minimum:g}, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _number(text, int, 1, strict=False)
+
+
+def non_negative_int(text: str) -> int:
+    return _number(text, int, 0, strict=False)
+
+
+def positive_float(text: str) -> float:
+    return _number(text, float, 0.0, strict=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="effvid", description="Efficient video recognition.")
+    parser = _Parser(prog="effvid", description="Efficient video recognition.")
     parser.add_argument("--version", action="version", version=f"effvid {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -231,14 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     card.set_defaults(run=_card)
 
     export = commands.add_parser("export", help="export a model to ONNX and check it")
-    export.add_argument("--model", required=True)
+    export.add_argument("--model", help="registered model name (default: the checkpoint's)")
     export.add_argument("--checkpoint", type=Path, help="weights (and class names) to export")
-    export.add_argument("--output", type=Path, help="the .onnx file (default: MODEL.onnx)")
-    export.add_argument("--batch", type=int, default=1, help="example batch size")
+    export.add_argument("--output", type=Path, help="the .onnx file (default: <model>.onnx)")
+    export.add_argument("--batch", type=positive_int, default=1, help="example batch size")
     export.add_argument("--static-batch", action="store_true", help="fix the batch axis")
-    export.add_argument("--frames", type=int, help="clip length (default: the model card's)")
-    export.add_argument("--size", type=int, help="crop size (default: the model card's)")
-    export.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - eager| logit")
+    export.add_argument(
+        "--frames", type=positive_int, help="clip length (default: the model card's)"
+    )
+    export.add_argument("--size", type=positive_int, help="crop size (default: the model card's)")
+    export.add_argument(
+        "--tolerance", type=positive_float, default=1e-4, help="max |ORT - eager| logit"
+    )
     export.add_argument(
         "--check-video",
         type=Path,
@@ -253,15 +292,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure latency and throughput of a model")
     bench.add_argument("--model", required=True)
-    bench.add_argument("--batch", type=int, default=1)
-    bench.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
+    bench.add_argument("--batch", type=positive_int, default=1)
+    bench.add_argument("--threads", type=positive_int, help="intra-op threads (default: torch's)")
     bench.add_argument("--runtime", choices=["eager", "compile", "onnxruntime"], default="eager")
     bench.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     bench.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")
-    bench.add_argument("--frames", type=int, help="clip length (default: the model card's)")
-    bench.add_argument("--size", type=int, help="crop size (default: the model card's)")
-    bench.add_argument("--warmup", type=int, default=3)
-    bench.add_argument("--runs", type=int, default=10)
+    bench.add_argument(
+        "--frames", type=positive_int, help="clip length (default: the model card's)"
+    )
+    bench.add_argument("--size", type=positive_int, help="crop size (default: the model card's)")
+    bench.add_argument("--warmup", type=non_negative_int, default=3)
+    bench.add_argument("--runs", type=positive_int, default=10)
     bench.add_argument("--csv", type=Path, default=Path("effvid_bench.csv"), help="results file")
     bench.set_defaults(run=_bench)
 
@@ -276,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("eval", help="multi-view evaluation of a trained checkpoint")
-    evaluate.add_argument("--config", type=Path, help="the recipe the checkpoint was trained with")
+    evaluate.add_argument(
+        "--config", type=Path, help="the recipe (default: the one the checkpoint was trained with)"
+    )
     evaluate.add_argument("--checkpoint", type=Path, required=True)
     evaluate.add_argument("overrides", nargs="*", help="section.key=value, e.g. eval.clips=4")
     evaluate.add_argument("--split", default="val", choices=["val", "test"])
@@ -286,20 +329,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="what is in these videos")
     predict.add_argument("videos", nargs="+", type=Path)
-    predict.add_argument("--model", help="registered model name (with --checkpoint)")
+    predict.add_argument("--model", help="registered model name (default: the checkpoint's)")
     predict.add_argument("--checkpoint", type=Path)
     predict.add_argument("--onnx", type=Path, help="an exported model instead")
-    predict.add_argument("--top-k", type=int, default=5)
-    predict.add_argument("--clips", type=int, default=10, help="clips spread over the video")
+    predict.add_argument("--top-k", type=positive_int, default=5)
+    predict.add_argument(
+        "--clips", type=positive_int, default=10, help="clips spread over the video"
+    )
     predict.add_argument("--timeline", action="store_true", help="labels over time")
-    predict.add_argument("--window", type=float, default=2.0, help="timeline window, seconds")
-    predict.add_argument("--stride", type=float, default=1.0, help="timeline step, seconds")
+    predict.add_argument(
+        "--window", type=positive_float, default=2.0, help="timeline window, seconds"
+    )
+    predict.add_argument(
+        "--stride", type=positive_float, default=1.0, help="timeline step, seconds"
+    )
     predict.add_argument("--json", action="store_true", help="JSON output")
     predict.set_defaults(run=_predict)
 
     explain = commands.add_parser("explain", help="heat maps of what a model looks at")
     explain.add_argument("video", type=Path)
-    explain.add_argument("--model", required=True, help="registered model name")
+    explain.add_argument("--model", help="registered model name (default: the checkpoint's)")
     explain.add_argument("--checkpoint", required=True, type=Path, help="trained weights")
     explain.add_argument(
         "--method",
@@ -316,7 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--target", help="class Grad-CAM explains (default: the predicted one)")
     explain.add_argument("--out", type=Path, default=Path("."), help="folder for the pictures")
     explain.add_argument("--format", default="gif", choices=["gif", "mp4"], help="animation")
-    explain.add_argument("--fps", type=float, default=4.0, help="animation frames per second")
+    explain.add_argument(
+        "--fps", type=positive_float, default=4.0, help="animation frames per second"
+    )
     explain.set_defaults(run=_explain)
 
     demo = commands.add_parser("demo", help="the main job: demo data, train, evaluate, predict")
@@ -328,17 +379,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     make_demo = commands.add_parser("make-demo-data", help="generate the built-in demo dataset")
     make_demo.add_argument("--out", type=Path, help="folder (default: a cache folder)")
-    make_demo.add_argument("--videos", type=int, help="number of videos")
-    make_demo.add_argument("--num-frames", type=int, help="frames per video")
-    make_demo.add_argument("--frame-size", type=int, help="even frame side, pixels")
-    make_demo.add_argument("--seed", type=int)
-    make_demo.add_argument("--workers", type=int, help="processes (default: one per core)")
+    make_demo.add_argument("--videos", type=positive_int, help="number of videos")
+    make_demo.add_argument("--num-frames", type=positive_int, help="frames per video")
+    make_demo.add_argument("--frame-size", type=positive_int, help="even frame side, pixels")
+    make_demo.add_argument("--seed", type=non_negative_int)
+    make_demo.add_argument("--workers", type=positive_int, help="processes (default: one per core)")
     make_demo.set_defaults(run=_make_demo_data)
 
     check = commands.add_parser("check-videos", help="decode every video, report broken ones")
     check.add_argument("target", type=Path, help="a folder of videos or an annotation file")
     check.add_argument("--root", type=Path, help="folder the annotation's paths are relative to")
-    check.add_argument("--workers", type=int, help="processes (default: one per core)")
+    check.add_argument("--workers", type=positive_int, help="processes (default: one per core)")
     check.add_argument("--report", type=Path, default=Path("broken_videos.tsv"), help="report file")
     check.set_defaults(run=_check_videos)
     return parser

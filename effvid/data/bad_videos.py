@@ -7,6 +7,7 @@ O_APPEND) and counts what all of them listed, so the fraction is the dataset's, 
 """
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from effvid.data.decoding import VideoDecodeError
@@ -34,7 +35,11 @@ def read_bad_video_report(path: str | Path) -> dict[str, str]:
 
 
 class BadVideoLog:
-    """Unreadable videos of one dataset, in this process and (through the report) in all others."""
+    """Unreadable videos of one dataset, in this process and (through the report) in all others.
+
+    `missing` are videos the annotation lists but the disk lacks: they are listed, counted and
+    held to `max_bad_fraction` like unreadable ones, from the start (`num_videos` counts them).
+    """
 
     def __init__(
         self,
@@ -42,14 +47,35 @@ class BadVideoLog:
         num_videos: int,
         max_bad_fraction: float = 0.05,
         report_path: str | Path | None = None,
+        missing: Sequence[str] = (),
+        source: str = "the annotation",
     ) -> None:
         self.num_videos = num_videos
         self.max_bad_fraction = max_bad_fraction
         self.report_path = Path(report_path) if report_path is not None else None
-        self.bad: dict[str, str] = {}
+        reason = f"not found (listed in {source}, not on disk)"
+        self.bad: dict[str, str] = dict.fromkeys(missing, reason)
         if self.report_path is not None:
             self.report_path.parent.mkdir(parents=True, exist_ok=True)
-            self.report_path.write_text("", encoding="utf-8")
+            lines = "".join(report_line(name, reason) for name in missing)
+            self.report_path.write_text(lines, encoding="utf-8")
+        if missing:
+            where = f", listed in {self.report_path}" if self.report_path else ""
+            logger.warning(
+                "%d of %d videos listed in %s are not on disk%s",
+                len(missing),
+                num_videos,
+                source,
+                where,
+            )
+            self._check_fraction(len(missing), f"{len(missing)} are missing{where}")
+
+    def _check_fraction(self, total: int, detail: str) -> None:
+        if total > self.max_bad_fraction * self.num_videos:
+            raise TooManyBadVideos(
+                f"{total} of {self.num_videos} videos are unreadable or missing, more than "
+                f"max_bad_fraction={self.max_bad_fraction:g}; {detail}"
+            )
 
     def record(self, error: VideoDecodeError) -> None:
         """Count and list `error`'s video; raise TooManyBadVideos past the allowed fraction."""
@@ -69,8 +95,4 @@ class BadVideoLog:
                 self.num_videos,
                 where,
             )
-        if total > self.max_bad_fraction * self.num_videos:
-            raise TooManyBadVideos(
-                f"{total} of {self.num_videos} videos are unreadable, more than "
-                f"max_bad_fraction={self.max_bad_fraction:g}{where}; last: {error}"
-            )
+        self._check_fraction(total, f"last: {error}{where}")

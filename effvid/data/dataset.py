@@ -69,9 +69,11 @@ class VideoDataset(Dataset):
         self.decode_short_side = decode_short_side
         self.frame_folder_fps = frame_folder_fps
         self.bad_videos = BadVideoLog(
-            num_videos=len(videos.records),
+            num_videos=len(videos.records) + len(videos.missing),
             max_bad_fraction=max_bad_fraction,
             report_path=bad_video_report,
+            missing=videos.missing,
+            source=videos.source,
         )
 
     @property

@@ -196,8 +196,16 @@ def benchmark_model(
         raise ValueError(f"runtime must be one of {RUNTIMES} and dtype one of {DTYPES}")
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but no CUDA device is available")
+    previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
+    try:
+        return _benchmark(model, input_shape, name, runtime, dtype, device, warmup, runs)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _benchmark(model, input_shape, name, runtime, dtype, device, warmup, runs) -> BenchResult:
     threads = torch.get_num_threads()
     model = model.eval().to(device)
     clips = torch.randn(*input_shape, generator=torch.Generator().manual_seed(0)).to(device)

@@ -13,8 +13,10 @@ preprocess and label.
 
 import copy
 import json
+import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -130,8 +132,51 @@ def export_onnx(
 def read_onnx_metadata(path: str | Path) -> dict[str, str]:
     """The metadata of an ONNX file as a dict of strings."""
     onnx = _require("onnx")
-    proto = onnx.load(str(path), load_external_data=False)
+    if not Path(path).is_file():
+        raise OnnxExportError(f"ONNX file {str(path)!r} does not exist or is not a file")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as error:
+        raise OnnxExportError(
+            f"{path} is not a readable ONNX file ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200] if str(error) else 'no detail'})"
+        ) from None
     return {prop.key: prop.value for prop in proto.metadata_props}
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """What an effvid ONNX file says about its model: card, class names, preprocessing."""
+
+    card: ModelCard
+    class_names: list[str]
+    preprocessing: Preprocessing
+
+
+def read_exported_model(path: str | Path) -> ExportedModel:
+    """The effvid metadata of an exported file; OnnxExportError, saying what is wrong, for a file
+    that is not ONNX, was not exported by effvid, or carries malformed metadata."""
+    metadata = read_onnx_metadata(path)
+    if "effvid.card" not in metadata:
+        raise OnnxExportError(
+            f"{path} carries no effvid metadata (effvid.card): export it with `effvid export`"
+        )
+    try:
+        card_fields = json.loads(metadata["effvid.card"])
+        card_fields.pop("input_shape", None)
+        card_fields["mean"], card_fields["std"] = (
+            tuple(card_fields["mean"]),
+            tuple(card_fields["std"]),
+        )
+        card = ModelCard(**card_fields)
+        class_names = [str(name) for name in json.loads(metadata.get("effvid.class_names", "[]"))]
+        stored = metadata.get("effvid.preprocessing")
+        preprocessing = Preprocessing.resolve(json.loads(stored) if stored else None, card)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise OnnxExportError(
+            f"{path} carries malformed effvid metadata ({type(error).__name__}: {error})"
+        ) from None
+    return ExportedModel(card, class_names, preprocessing)
 
 
 class OnnxRunner:
@@ -143,7 +188,13 @@ class OnnxRunner:
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # ONNX Runtime's own error types
+            first = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            raise OnnxExportError(f"ONNX Runtime cannot load {path}: {first}") from None
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, clips: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -204,9 +255,22 @@ def _video_clip(
     return (clip if is_video else clip[:, 0]).unsqueeze(0)
 
 
+@contextmanager
+def _written_in_place(path: Path) -> Iterator[Path]:
+    """A temporary file beside `path` to write and check; it replaces `path` only when the block
+    succeeds, so a failed export or check never destroys the file already there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}.onnx")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def export_registered_model(
-    name: str,
-    output: str | Path,
+    name: str | None,
+    output: str | Path | None = None,
     *,
     checkpoint: str | Path | None = None,
     batch: int = 1,
@@ -217,35 +281,40 @@ def export_registered_model(
     check_videos: Sequence[str | Path] = (),
 ) -> ExportResult:
     """Export a registered model (with a checkpoint's weights, class names and preprocessing,
-    if given; its clip size by default) and check it with ONNX Runtime on random clips and on a
-    clip of each of `check_videos` (real footage, preprocessed as for prediction); raise if the
-    outputs differ by more than `tolerance`."""
+    if given; its clip size by default; `name` None: the model the checkpoint names) and check
+    it with ONNX Runtime on random clips and on a clip of each of `check_videos` (real footage,
+    preprocessed as for prediction); raise if the outputs differ by more than `tolerance`.
+    `output` (default `<model name>.onnx`) is replaced only by a file that passed the checks."""
     from effvid.models import create_model, get_model_card
     from effvid.models.weights import load_model
 
-    card = get_model_card(name)
     class_names: list[str] = []
     stored_preprocessing = None
     if checkpoint is None:
+        if name is None:
+            raise OnnxExportError("give a registered model name or a checkpoint to export")
         model = create_model(name)
     else:
         model, report = load_model(name, checkpoint)
         class_names = report.class_names or []
         stored_preprocessing = report.preprocessing
+    card = get_model_card(model.model_name)
     preprocessing = Preprocessing.resolve(stored_preprocessing, card)
     input_shape = card.batch_shape(
         batch, frames or preprocessing.num_frames, size or preprocessing.crop_size
     )
-    metadata = card_metadata(card, input_shape, class_names, preprocessing)
-    path = export_onnx(model, output, input_shape, dynamic_batch=dynamic_batch, metadata=metadata)
     generator = torch.Generator().manual_seed(0)
     inputs = {f"random batch {batch}": torch.randn(input_shape, generator=generator)}
     if dynamic_batch:
         inputs["random batch 3"] = torch.randn((3, *input_shape[1:]), generator=generator)
     for video in check_videos:
         inputs[f"video {Path(video).name}"] = _video_clip(video, preprocessing, input_shape)
-    check = check_onnx(path, model, inputs, tolerance=tolerance)
-    return ExportResult(path, input_shape, dynamic_batch, read_onnx_metadata(path), check)
+    metadata = card_metadata(card, input_shape, class_names, preprocessing)
+    output = Path(output or f"{model.model_name}.onnx")
+    with _written_in_place(output) as temporary:
+        export_onnx(model, temporary, input_shape, dynamic_batch=dynamic_batch, metadata=metadata)
+        check = check_onnx(temporary, model, inputs, tolerance=tolerance)
+    return ExportResult(output, input_shape, dynamic_batch, read_onnx_metadata(output), check)
 
 
 def quantize_int8(path: str | Path, output: str | Path | None = None) -> Path:
@@ -256,10 +325,12 @@ def quantize_int8(path: str | Path, output: str | Path | None = None) -> Path:
 
     path = Path(path)
     output = Path(output) if output else path.with_suffix(".int8.onnx")
-    quantize_dynamic(path, output, weight_type=QuantType.QInt8)
-    proto = onnx.load(str(output))
-    onnx.helper.set_model_props(proto, {**read_onnx_metadata(path), "effvid.quantization": "int8"})
-    onnx.save(proto, str(output))
+    with _written_in_place(output) as temporary:
+        quantize_dynamic(path, temporary, weight_type=QuantType.QInt8)
+        proto = onnx.load(str(temporary))
+        properties = {**read_onnx_metadata(path), "effvid.quantization": "int8"}
+        onnx.helper.set_model_props(proto, properties)
+        onnx.save(proto, str(temporary))
     return output
 
 

@@ -1,10 +1,12 @@
 """Training recipes: YAML files over documented defaults, with `key.sub=value` overrides.
 
-A recipe has five sections: `model`, `data`, `train`, `eval` and `output` (see `DEFAULTS` for
-every key and its meaning). A recipe file may start from another with `base: other.yaml`
-(resolved beside it). The recipes shipped with effvid (`effvid/configs/`, also `configs/` in a
-source checkout) can be named without their path: `--config vmf_xs_k400`. Unknown keys are
-refused with the closest valid key named, so a typo never silently falls back to a default.
+A recipe has five sections: `model`, `data`, `train`, `eval` and `output`; every key, its type,
+range and default are declared once, in `recipe_schema.Recipe`. A recipe file may start from
+another with `base: other.yaml` (resolved beside it). The recipes shipped with effvid
+(`effvid/configs/`, also `configs/` in a source checkout) can be named without their path:
+`--config vmf_xs_k400`. The whole recipe is checked when it is loaded: an unknown key is refused
+with the closest valid key named, a value of the wrong type or out of range with the key, the
+rule and the value, and the model must exist and accept its `model.args`.
 """
 
 import copy
@@ -15,77 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
+from effvid.engine.recipe_schema import Recipe
 from effvid.errors import EffvidError
 
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "model": {
-        "name": "vmf_xxs",  # a registered model (effvid models)
-        "args": {},  # constructor overrides, e.g. {drop_path_rate: 0.1}
-        "checkpoint": None,  # weights to start from (fine-tuning); the head is replaced if needed
-    },
-    "data": {
-        # list | kinetics | ssv2 | ucf101 | hmdb51 | folder | demo (the built-in dataset)
-        "format": "demo",
-        "train": None,  # annotation file (or folder tree) of the training split
-        "val": None,  # annotation file of the evaluation split
-        "test": None,  # annotation file of a held-out test split (effvid eval --split test)
-        "root": None,  # folder the annotation's video paths are relative to
-        "classes": None,  # classes file, where the format needs one
-        "split": 1,  # UCF101 / HMDB51 split number
-        "num_frames": 8,
-        "sampling": "dense",  # dense (num_frames x sampling_rate) | segment (TSN)
-        "sampling_rate": 8,
-        "crop_size": 160,
-        "short_side": 160,  # evaluation resize of the short side
-        "scale_jitter": None,  # training short-side range [min, max]; None: random-resized-crop
-        "crop_area": [0.08, 1.0],  # random-resized-crop area range (fraction of the frame)
-        "crop_aspect": [0.75, 1.3333],  # random-resized-crop aspect-ratio range
-        "flip": True,  # horizontal flips; off for direction-sensitive datasets (SSv2)
-        "randaugment": None,  # {num_ops: 2, magnitude: 9} or None
-        "color_jitter": 0.0,  # strength of brightness/contrast/saturation jitter, 0 = off
-        "mean": None,  # normalisation; None: the model card's
-        "std": None,
-        "workers": 2,
-        "max_bad_fraction": 0.05,  # abort when more of the videos are unreadable
-        "demo_videos": None,  # size of the built-in demo dataset (data.format = demo)
-    },
-    "train": {
-        "epochs": 10,
-        "batch_size": 16,  # per process
-        "accumulation": 1,  # optimizer step every N batches
-        "optimizer": "adamw",  # adamw | sgd
-        "lr": 1e-3,  # for the total batch batch_size x processes x accumulation
-        "weight_decay": 0.05,
-        # kept free of weight decay: norm weights, biases, and what the model lists in
-        # no_weight_decay() (VMF: the global tokens; DualFormer: its positional convs)
-        "no_decay": ["norm", "bias", "listed"],
-        "betas": [0.9, 0.999],
-        "momentum": 0.9,
-        "warmup_epochs": 1.0,
-        "warmup_start": 0.01,  # warm-up starts at lr x this
-        "min_lr": 1e-5,
-        "label_smoothing": 0.1,
-        "mixup": 0.0,  # mixup alpha, 0 = off
-        "cutmix": 0.0,  # cutmix alpha, 0 = off
-        "clip_grad": None,  # max gradient norm
-        "ema": None,  # EMA decay of the weights, e.g. 0.999; None = off
-        "amp": "auto",  # auto | none | bf16 | fp16 (auto: bf16 on GPUs that have it, else none)
-        "sync_bn": False,  # SyncBatchNorm across GPUs (never on CPU)
-        "seed": 0,
-    },
-    "eval": {
-        "clips": None,  # temporal views; None: the model card's
-        "crops": None,  # spatial views; None: the model card's
-        "aggregate": "prob",  # prob (mean of softmax) | logits (mean of logits)
-        "every": 1,  # evaluate every N epochs (and after the last)
-        "batch_size": None,  # views per batch; None: train.batch_size
-    },
-    "output": {
-        "dir": "runs/default",
-        "keep_every": 0,  # also keep epoch_N.pth every N epochs, 0 = only last and best
-    },
-}
+# Every key with its default (the schema, `recipe_schema.Recipe`, documents each one).
+DEFAULTS: dict[str, dict[str, Any]] = Recipe().model_dump(mode="json")
 
 
 class _RecipeLoader(yaml.SafeLoader):
@@ -192,42 +130,64 @@ def load_config(
     """The full configuration: `DEFAULTS`, then the recipe (file, shipped name or mapping),
     then overrides."""
     config = copy.deepcopy(DEFAULTS)
-    if recipe is not None:
-        content = _read_recipe(recipe_path(recipe)) if isinstance(recipe, str | Path) else recipe
-        config = _merge(config, content)
-    for text in overrides:
-        config = _merge(config, _nest(*parse_override(text)))
-    _validate(config)
-    return config
+    try:
+        if recipe is not None:
+            is_file = isinstance(recipe, str | Path)
+            content = _read_recipe(recipe_path(recipe)) if is_file else recipe
+            config = _merge(config, content)
+        for text in overrides:
+            config = _merge(config, _nest(*parse_override(text)))
+    except RecursionError:
+        raise ConfigError("the recipe is nested too deeply to be a recipe") from None
+    return _validate(config)
 
 
-_CHOICES = {
-    ("data", "format"): ("list", "kinetics", "ssv2", "ucf101", "hmdb51", "folder", "demo"),
-    ("data", "sampling"): ("dense", "segment"),
-    ("train", "optimizer"): ("adamw", "sgd"),
-    ("train", "amp"): ("auto", "none", "bf16", "fp16"),
-    ("eval", "aggregate"): ("prob", "logits"),
-}
-_POSITIVE = [
-    ("data", "num_frames"),
-    ("data", "crop_size"),
-    ("train", "epochs"),
-    ("train", "batch_size"),
-    ("train", "accumulation"),
-]
+def _first_error(error: ValidationError) -> str:
+    """A pydantic error as one line: 'train.lr' must be greater than 0 (got 0)."""
+    detail = error.errors()[0]
+    if detail["type"] == "value_error":  # a cross-key rule, whose message names the keys
+        return detail["msg"].removeprefix("Value error, ")
+    where = ".".join(str(part) for part in detail["loc"])
+    rule = detail["msg"].replace("Input should be", "must be").replace("List should", "must")
+    if detail["type"] == "extra_forbidden":
+        rule = "is not a recipe key"
+    return f"'{where}' {rule} (got {detail['input']!r})"
 
 
-def _validate(config: dict) -> None:
-    for (section, key), choices in _CHOICES.items():
-        if config[section][key] not in choices:
-            raise ConfigError(
-                f"'{section}.{key}' must be one of {', '.join(choices)}, "
-                f"got {config[section][key]!r}"
-            )
-    for section, key in _POSITIVE:
-        value = config[section][key]
-        if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"'{section}.{key}' must be a positive integer, got {value!r}")
+def _validate(config: Mapping) -> dict[str, dict[str, Any]]:
+    try:
+        validated = Recipe.model_validate(config).model_dump(mode="json")
+    except ValidationError as error:
+        raise ConfigError(_first_error(error)) from None
+    _check_model(validated["model"])
+    return validated
+
+
+def _check_model(model: Mapping) -> None:
+    """The model exists and accepts its arguments (built on the meta device: no weights)."""
+    import torch
+
+    from effvid.models import create_model
+
+    try:
+        with torch.device("meta"):
+            create_model(model["name"], **model["args"])
+    except EffvidError as error:
+        raise ConfigError(f"model: {error}") from None
+    except (TypeError, ValueError) as error:
+        raise ConfigError(
+            f"model.args {model['args']} do not build {model['name']}: {error}"
+        ) from None
+
+
+def recipe_of_checkpoint(path: str | Path) -> dict:
+    """The resolved recipe an effvid training checkpoint was trained with."""
+    from effvid.engine.training_checkpoint import read_training_checkpoint
+
+    recipe = read_training_checkpoint(path).config
+    if not recipe:
+        raise ConfigError(f"{path} holds no recipe: give the one it was trained with (--config)")
+    return recipe
 
 
 def dump_config(config: Mapping) -> str:

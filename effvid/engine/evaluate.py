@@ -182,6 +182,7 @@ def evaluate_checkpoint(
     from effvid.engine import recipe_data
     from effvid.engine.distributed import setup_distributed
     from effvid.models import get_model_card, load_model
+    from effvid.models.weights import CheckpointError
 
     context = setup_distributed()
     data = config["data"]
@@ -190,10 +191,10 @@ def evaluate_checkpoint(
     model, report = load_model(config["model"]["name"], checkpoint, **config["model"]["args"])
     card = get_model_card(config["model"]["name"])
     videos = recipe_data.read_split(data, split, report.class_names)
-    if report.class_names and list(videos.classes) != report.class_names:
-        raise ValueError(
-            f"the checkpoint's {len(report.class_names)} classes differ from the "
-            f"{len(videos.classes)} classes of {videos.source}"
+    if model.num_classes != len(videos.classes):
+        raise CheckpointError(
+            f"the checkpoint's model has {model.num_classes} classes and {videos.source} has "
+            f"{len(videos.classes)}: not a model of this dataset"
         )
     views = recipe_data.resolve_views(config["eval"], card)
     dataset = recipe_data.eval_dataset(data, card, videos, views)

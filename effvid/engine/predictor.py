@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from effvid.data import EvalClips, Preprocessing, open_video
-from effvid.models import ModelCard, get_model_card, load_model
+from effvid.models import get_model_card, load_model
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,9 @@ class Prediction:
 class Predictor:
     """Predict labels of video files with a registered model.
 
-    `checkpoint`: a trained checkpoint (its class names label the outputs). `onnx`: an exported
-    file instead (`effvid export`), whose metadata carries the model card and class names.
+    `checkpoint`: a trained checkpoint (its class names label the outputs); `model`: its
+    registered name (default: the one an effvid checkpoint names). `onnx`: an exported file
+    instead (`effvid export`), whose metadata carries the model card and class names.
     """
 
     def __init__(
@@ -63,11 +64,11 @@ class Predictor:
         if onnx is not None:
             self._init_onnx(Path(onnx))
         else:
-            if model is None or checkpoint is None:
-                raise ValueError("give a model name and a checkpoint, or an ONNX file")
+            if checkpoint is None:
+                raise ValueError("give a checkpoint (and its model name), or an ONNX file")
             network, report = load_model(model, checkpoint)
             self.network = network.to(self.device)
-            self.card = get_model_card(model)
+            self.card = get_model_card(network.model_name)
             self.class_names = report.class_names or []
             self.preprocessing = Preprocessing.resolve(report.preprocessing, self.card)
             self.run = self._run_torch
@@ -76,16 +77,11 @@ class Predictor:
         self.clips = EvalClips(self.preprocessing)
 
     def _init_onnx(self, path: Path) -> None:
-        from effvid.deploy.onnx_export import OnnxRunner, read_onnx_metadata
+        from effvid.deploy.onnx_export import OnnxRunner, read_exported_model
 
-        metadata = read_onnx_metadata(path)
-        card = json.loads(metadata["effvid.card"])
-        card.pop("input_shape", None)
-        card["mean"], card["std"] = tuple(card["mean"]), tuple(card["std"])
-        self.card = ModelCard(**card)
-        self.class_names = json.loads(metadata.get("effvid.class_names", "[]"))
-        stored = metadata.get("effvid.preprocessing")
-        self.preprocessing = Preprocessing.resolve(stored and json.loads(stored), self.card)
+        exported = read_exported_model(path)
+        self.card, self.class_names = exported.card, exported.class_names
+        self.preprocessing = exported.preprocessing
         runner = OnnxRunner(path)
         self.run = lambda clips: torch.from_numpy(runner(clips))
 

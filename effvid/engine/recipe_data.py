@@ -5,7 +5,8 @@ views (temporal clips x spatial crops) of every video. The built-in demo dataset
 first use and then read like any list-file dataset.
 """
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,10 @@ from effvid.data import (
     read_ssv2,
     read_ucf101,
 )
+from effvid.engine.config import ConfigError
 from effvid.models import ModelCard
+
+logger = logging.getLogger("effvid.data")
 
 DEMO_SPLITS = {"train": "train.txt", "val": "val.txt", "test": "test.txt"}
 
@@ -60,11 +64,41 @@ def demo_data_section(data: Mapping, progress: bool = True) -> dict:
     }
 
 
-def read_split(data: Mapping, which: str, classes: list[str] | None = None) -> VideoList:
-    """The videos of split `which` ('train', 'val' or 'test') in `data['format']`."""
+def read_split(data: Mapping, which: str, classes: Sequence[str] | None = None) -> VideoList:
+    """The videos of split `which` ('train', 'val' or 'test') in `data['format']`.
+
+    `classes` (the training split's) are the label space of every other split: a split naming a
+    class outside them is an error, one lacking some of them is fine (and says so in the log).
+    """
     path = data.get(which)
     if not path:
-        raise ValueError(f"the recipe has no 'data.{which}' annotation for this run")
+        raise ConfigError(f"the recipe has no 'data.{which}' annotation for this run")
+    root = data["root"]
+    if root is not None and not Path(root).is_dir():
+        raise ConfigError(f"data.root {root!r} does not exist or is not a folder")
+    videos = _read_annotations(data, which, path, classes)
+    if classes is not None:
+        if list(videos.classes) != list(classes):
+            extra = sorted(set(videos.classes) - set(classes))
+            detail = f"classes the training split lacks: {extra}" if extra else "another order"
+            raise ConfigError(
+                f"the {which} split ({videos.source}) does not use the training classes: {detail}"
+            )
+        present = {record.label for record in videos.records}
+        absent = [name for label, name in enumerate(classes) if label not in present]
+        if absent:
+            logger.info(
+                "the %s split has no video of %d training classes: %s",
+                which,
+                len(absent),
+                ", ".join(absent),
+            )
+    return videos
+
+
+def _read_annotations(
+    data: Mapping, which: str, path: str, classes: Sequence[str] | None
+) -> VideoList:
     fmt, root = data["format"], data["root"]
     if fmt == "list":
         listed = read_classes_file(data["classes"]) if data["classes"] else classes
@@ -79,8 +113,8 @@ def read_split(data: Mapping, which: str, classes: list[str] | None = None) -> V
         subset = "train" if which == "train" else "test"
         return read_hmdb51(path, root, split=data["split"], subset=subset)
     if fmt == "folder":
-        return read_folder_tree(path)
-    raise ValueError(f"data.format {fmt!r} has no reader (did you mean 'demo'?)")
+        return read_folder_tree(path, classes=classes)
+    raise ConfigError(f"data.format {fmt!r} has no reader (did you mean 'demo'?)")
 
 
 def recipe_preprocessing(data: Mapping, card: ModelCard) -> Preprocessing:

@@ -46,7 +46,7 @@ from effvid.engine.training_checkpoint import (
     save_checkpoint,
 )
 from effvid.models import create_model, get_model_card, load_checkpoint
-from effvid.models.weights import CheckpointMetadata
+from effvid.models.weights import CheckpointError, CheckpointMetadata
 
 logger = logging.getLogger("effvid.train")
 
@@ -87,7 +87,8 @@ class RunState:
     epoch: int = 0  # epochs completed
     step: int = 0  # optimizer steps taken
     best_top1: float = -1.0
-    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0  # the epoch best.pth holds (0: none yet)
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch
 
 
 class Trainer:
@@ -227,6 +228,13 @@ class Trainer:
         if not self.context.is_main:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.run_dir.glob(".*.tmp"):  # a checkpoint write a kill cut short
+            leftover.unlink()
+        # The checkpoint is the truth: the log holds each of its epochs once, whatever a kill
+        # left behind after it.
+        rows = "".join(json.dumps(row) + "\n" for row in self.state.history)
+        (self.run_dir / "metrics.jsonl").write_text(rows)
+        self._repair_best()
         (self.run_dir / "config.yaml").write_text(dump_config(self.config))
         (self.run_dir / "classes.txt").write_text("".join(f"{c}\n" for c in self.class_names))
         handler = logging.FileHandler(self.run_dir / "train.log")
@@ -341,19 +349,46 @@ class Trainer:
             ema=self.ema.state_dict() if self.ema is not None else None,
         )
 
+    def _best_checkpoint(self, checkpoint: TrainingCheckpoint) -> TrainingCheckpoint:
+        return replace(checkpoint, model=self.evaluation_model().state_dict())
+
+    def _repair_best(self) -> None:
+        """After a resume: best.pth must hold epoch `best_epoch`. It can be rebuilt when that is
+        the epoch just restored; otherwise the best is re-established by the next validation."""
+        if self.state.best_epoch == 0:
+            return
+        path = self.run_dir / "best.pth"
+        try:
+            held = read_training_checkpoint(path, mmap=True).epoch if path.exists() else None
+        except CheckpointError:
+            held = None
+        if held == self.state.best_epoch:
+            return
+        if self.state.best_epoch == self.state.epoch:
+            save_checkpoint(self._best_checkpoint(self._checkpoint()), path)
+            logger.info("best.pth rewritten from last.pth (epoch %d)", self.state.epoch)
+            return
+        logger.warning(
+            "best.pth does not hold the best epoch (%d) and cannot be rebuilt; the next "
+            "validation writes a new one",
+            self.state.best_epoch,
+        )
+        self.state.best_top1, self.state.best_epoch = -1.0, 0
+
     def _record_epoch(self, row: dict[str, float], is_best: bool) -> None:
+        """Checkpoints first (best, then last: a kill between them leaves a best.pth ahead of
+        last.pth, which the resumed run rewrites identically), then the logs."""
         self.state.history.append(row)
+        checkpoint = self._checkpoint()
+        if is_best:
+            save_checkpoint(self._best_checkpoint(checkpoint), self.run_dir / "best.pth")
+        save_checkpoint(checkpoint, self.run_dir / "last.pth")
         with (self.run_dir / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(row) + "\n")
         for key, value in row.items():
             if key != "epoch":
                 self.writer.add_scalar(key, value, row["epoch"])
         self.writer.flush()
-        checkpoint = self._checkpoint()
-        save_checkpoint(checkpoint, self.run_dir / "last.pth")
-        if is_best:
-            best = replace(checkpoint, model=self.evaluation_model().state_dict())
-            save_checkpoint(best, self.run_dir / "best.pth")
         keep = self.config["output"]["keep_every"]
         if keep and row["epoch"] % keep == 0:
             save_checkpoint(checkpoint, self.run_dir / f"epoch_{row['epoch']}.pth")
@@ -376,7 +411,7 @@ class Trainer:
             self.state.epoch = epoch + 1
             is_best = row.get("val_top1", -1.0) > self.state.best_top1
             if is_best:
-                self.state.best_top1 = row["val_top1"]
+                self.state.best_top1, self.state.best_epoch = row["val_top1"], epoch + 1
             if self.context.is_main:
                 self._record_epoch(row, is_best)
             barrier()

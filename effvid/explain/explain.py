@@ -65,16 +65,17 @@ def _display_frames(clip: torch.Tensor, mean, std) -> np.ndarray:
     return pixels.round().byte().permute(1, 2, 3, 0).numpy()
 
 
-def _class_index(target: str | int | None, class_names: list[str]) -> int | None:
-    if target is None or isinstance(target, int):
-        return target
-    if target in class_names:
+def _class_index(target: str | int | None, class_names: list[str], num_classes: int) -> int | None:
+    """The index of `target` (a class name or index), checked; None stays None."""
+    if target is None:
+        return None
+    if isinstance(target, str) and target in class_names:
         return class_names.index(target)
-    if target.isdigit():
+    is_index = isinstance(target, int) or target.isdigit()
+    if is_index and 0 <= int(target) < num_classes:
         return int(target)
-    raise ValueError(
-        f"unknown class {target!r}; the checkpoint's classes: {', '.join(class_names)}"
-    )
+    known = ", ".join(class_names) if class_names else f"indices 0..{num_classes - 1}"
+    raise ValueError(f"unknown class {target!r}; the checkpoint's classes: {known}")
 
 
 def _token_maps(
@@ -100,17 +101,18 @@ def _token_maps(
 
 def explain_video(
     video: str | Path,
-    model: str,
+    model: str | None,
     checkpoint: str | Path,
     *,
     method: str = "auto",
     bridge: str | int = "mean",
     target: str | int | None = None,
 ) -> Explanation:
-    """Explain the trained `model` (registered name) from `checkpoint` on the centre clip of
-    `video`. `method`: 'auto' (tokens when the model has global tokens, else Grad-CAM),
-    'tokens' or 'grad-cam'; `bridge`: 'mean' or a bridge index (tokens); `target`: the class
-    (name or index) Grad-CAM explains, default the predicted one."""
+    """Explain the trained `model` (registered name; None: the one the checkpoint names) from
+    `checkpoint` on the centre clip of `video`. `method`: 'auto' (tokens when the model has
+    global tokens, else Grad-CAM), 'tokens' or 'grad-cam'; `bridge`: 'mean' or a bridge index
+    (tokens); `target`: the class (name or index) Grad-CAM explains and the pictures are
+    titled with, default the predicted one (token attention does not depend on a class)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     predictor = Predictor(model, checkpoint)
@@ -120,17 +122,18 @@ def explain_video(
     has_tokens = bool(bridge_names(network))
     if method == "auto":
         method = "tokens" if has_tokens else "grad-cam"
+    target_index = _class_index(target, predictor.class_names, network.num_classes)
     if method == "tokens":
         if not has_tokens:
-            raise ValueError(f"{model} has no global tokens to show: use method 'grad-cam'")
+            name = network.model_name
+            raise ValueError(f"{name} has no global tokens to show: use method 'grad-cam'")
         logits, maps, source = _token_maps(network, clip, bridge)
     else:
-        target_index = _class_index(target, predictor.class_names)
         logits, cam = grad_cam(network, clip[None], target_index)
         maps = {"Grad-CAM": to_clip_size(cam[0], tuple(clip.shape[1:]))}
         source = "last stage"
     probabilities = logits[0].softmax(dim=0)
-    shown = int(probabilities.argmax()) if target is None or method == "tokens" else target_index
+    shown = int(probabilities.argmax()) if target_index is None else target_index
     prep = predictor.preprocessing
     return Explanation(
         video=str(video),

@@ -352,17 +352,26 @@ def _checkpoint_classes(model: nn.Module, checkpoint: Checkpoint) -> int | None:
 
 
 def load_model(
-    name: str, source: str | Path | Mapping, **overrides
-) -> tuple[nn.Module, LoadReport]:
+    name: str | None, source: str | Path | Mapping, **overrides
+) -> tuple[ClassifierModel, LoadReport]:
     """Build the registered model `name` with as many classes as the checkpoint's classifier and
-    load the checkpoint strictly into it. A checkpoint of an effvid run of `name` also gives the
-    constructor arguments it was trained with (`model.args`); `overrides` take precedence.
-    Returns the model (in eval mode) and the report, whose `class_names` and `preprocessing`
-    are the checkpoint's, if it has them."""
+    load the checkpoint strictly into it. `name` None: the model an effvid checkpoint names. A
+    checkpoint of an effvid run of `name` also gives the constructor arguments it was trained
+    with (`model.args`); `overrides` take precedence. Returns the model (in eval mode, with its
+    `model_name`) and the report, whose `class_names` and `preprocessing` are the checkpoint's,
+    if it has them."""
     from effvid.models.registry import create_model
 
     checkpoint = read_checkpoint(source)
     metadata = checkpoint.metadata
+    if name is None:
+        name = metadata.model_name
+        if name is None:
+            where = source if isinstance(source, str | Path) else "the state dict"
+            raise CheckpointError(
+                f"{where} does not name its model (only effvid training checkpoints do): give "
+                "the registered model name (--model)"
+            )
     trained_args = metadata.model_args if metadata.model_name == name else {}
     model = create_model(name, **{**trained_args, **overrides})
     classes = _checkpoint_classes(model, checkpoint)

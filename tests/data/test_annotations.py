@@ -223,8 +223,26 @@ def test_list_file_separators_names_and_spaces(tmp_path):
     (tmp_path / "named.txt").write_text("clips/c.mp4 run\nclips/d.webm jump\n")
     videos = read_list_file(tmp_path / "named.txt")
     assert videos.classes == ["jump", "run"] and [r.label for r in videos.records] == [1, 0]
-    (tmp_path / "numbers.txt").write_text("clips/c.mp4 3\n")
-    assert read_list_file(tmp_path / "numbers.txt").classes == ["0", "1", "2", "3"]
+    (tmp_path / "numbers.txt").write_text("clips/c.mp4 1\nclips/d.webm 0\n")
+    assert read_list_file(tmp_path / "numbers.txt").classes == ["0", "1"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        # a typo among 0..2 would make a 100-class model; the outlier's line is named
+        (["0", "1", "99", "2"], r"list.txt:3: label 99: .* \(labels 0..2 are all used\)"),
+        (["1", "2", "3"], r"list.txt:1: label 1: .* \(no video has label 0\)"),
+        (["0", "2"], r"list.txt:2: label 2: .* \(labels 0..0 are all used\)"),
+        # integers and names mixed would map to the wrong classes
+        (["0", "run", "1"], r"list.txt:2: class name 'run' in a file of integer labels"),
+    ],
+)
+def test_list_file_without_classes_refuses_labels_it_cannot_trust(tmp_path, labels, message):
+    _touch(tmp_path, "a.mp4")
+    (tmp_path / "list.txt").write_text("".join(f"a.mp4 {label}\n" for label in labels))
+    with pytest.raises(AnnotationError, match=message):
+        read_list_file(tmp_path / "list.txt")
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ def _fake_datasets(root: Path) -> None:
     classes = ("jump", "run")
     k400 = root / "kinetics400"
     rows = ["label,youtube_id,time_start,time_end,split"]
-    for c, name in enumerate(classes):
+    for _c, name in enumerate(classes):
         for v in range(2):
             rows.append(f"{name},{name}{v},1,11,train")
             write_indexed_video(k400 / "videos" / f"{name}{v}_000001_000011.mp4", 12)
@@ -108,8 +108,8 @@ def test_every_shipped_recipe_builds_its_model_and_data(name, tmp_path, monkeypa
     [
         ("train.learning_rate=1", "unknown key 'train.learning_rate'"),
         ("train.lrr=1", "did you mean 'train.lr'"),
-        ("train.optimizer=adam", "must be one of adamw, sgd"),
-        ("train.epochs=0", "positive integer"),
+        ("train.optimizer=adam", "'train.optimizer' must be 'adamw' or 'sgd' \\(got 'adam'\\)"),
+        ("train.epochs=0", "'train.epochs' must be greater than or equal to 1"),
         ("lr", "section.key=value"),
     ],
 )

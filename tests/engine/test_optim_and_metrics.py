@@ -1,5 +1,6 @@
 """The optimizer's weight-decay groups, the warm-up + cosine schedule, and the accuracies."""
 
+import itertools
 import math
 
 import pytest
@@ -62,7 +63,7 @@ def test_warmup_then_cosine_to_the_minimum():
     assert rates[10] == pytest.approx(1.0)
     assert rates[60] == pytest.approx(0.01 + 0.99 * 0.5)  # half-way down the cosine
     assert rates[110] == pytest.approx(0.01)
-    assert all(a >= b for a, b in zip(rates[10:], rates[11:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(rates[10:]))
 
 
 def test_view_aggregation_probabilities_or_logits():

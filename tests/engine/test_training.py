@@ -1,5 +1,6 @@
 """Training end to end on real tiny videos: run folder, exact resume, checkpoint safety, DDP."""
 
+import io
 import json
 import math
 import os
@@ -92,6 +93,11 @@ def test_corrupted_checkpoint_is_refused_and_the_last_good_one_stays(
     with pytest.raises(CheckpointError, match=r"last\.pth is corrupted or truncated"):
         Trainer(tiny_config(tiny_videos, run, train__epochs=2), setup_distributed("cpu"))
 
+    content = torch.load(io.BytesIO(good), weights_only=True)
+    torch.save({**content, "state": _Interrupt()}, run / "last.pth")  # a pickled object
+    with pytest.raises(CheckpointError, match=r"refusing to unpickle .*last\.pth"):
+        Trainer(tiny_config(tiny_videos, run, train__epochs=2), setup_distributed("cpu"))
+
 
 def test_two_process_training_evaluates_every_video_once(tiny_videos, tmp_path):
     """torchrun, 2 processes, gloo: the run trains, and its distributed evaluation of the 5
@@ -115,6 +121,13 @@ def test_two_process_training_evaluates_every_video_once(tiny_videos, tmp_path):
     assert single.metrics()["videos"] == 5
     assert single.metrics()["top1"] == pytest.approx(max(row["val_top1"] for row in rows))
 
+    # `effvid eval` under torchrun, with the recipe the checkpoint carries: one result line
+    command = [*command[:-5], "eval", "--checkpoint", str(run / "best.pth"),
+               "--output", str(tmp_path / "eval")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("val: top-1") == 1, result.stdout
+
 
 def test_ema_weights_are_evaluated_kept_as_best_and_resumed(tiny_videos, tmp_path):
     config = tiny_config(tiny_videos, tmp_path / "ema", train__ema=0.5, eval__every=2)
@@ -132,9 +145,7 @@ def test_ema_weights_are_evaluated_kept_as_best_and_resumed(tiny_videos, tmp_pat
 
 
 @pytest.mark.parametrize("accumulation", [1, 2])
-def test_gradient_accumulation_steps_once_per_group_of_batches(
-    tiny_videos, tmp_path, accumulation
-):
+def test_gradient_accumulation_steps_once_per_group_of_batches(tiny_videos, tmp_path, accumulation):
     """22 training videos in batches of 4: 6 batches an epoch, one optimizer step per
     `accumulation` batches, and the schedule ends at its minimum after the last step."""
     config = tiny_config(tiny_videos, tmp_path / "run", train__accumulation=accumulation)
@@ -147,9 +158,90 @@ def test_gradient_accumulation_steps_once_per_group_of_batches(
 def test_mixup_and_cutmix_train_on_soft_targets(tiny_videos, tmp_path):
     plain = _train(tiny_config(tiny_videos, tmp_path / "plain", train__epochs=1))
     mixed = _train(
-        tiny_config(tiny_videos, tmp_path / "mixed", train__epochs=1, train__mixup=0.8,
-                    train__cutmix=1.0)  # fmt: skip
+        tiny_config(
+            tiny_videos, tmp_path / "mixed", train__epochs=1, train__mixup=0.8, train__cutmix=1.0
+        )
     )
     assert mixed.mixup is not None and plain.mixup is None
     loss = mixed.state.history[0]["train_loss"]
     assert math.isfinite(loss) and loss != plain.state.history[0]["train_loss"]
+
+
+# A run killed (SIGKILL) at each point of an epoch's bookkeeping, then resumed with the same
+# command: the finished run must equal an uninterrupted one. The kill happens in a child process
+# whose trainer is patched to die at `point` of epoch `epoch`.
+KILL_SCRIPT = """
+import os, signal, sys
+from pathlib import Path
+import effvid.engine.trainer as trainer
+from effvid.engine.config import load_config
+from effvid.engine.distributed import setup_distributed
+
+point, epoch, recipe = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+save, record = trainer.save_checkpoint, trainer.Trainer._record_epoch
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def save_or_die(checkpoint, path):
+    name = Path(path).name
+    if checkpoint.epoch == epoch and point == f"during {name}":
+        Path(path).with_name(f".{name}.tmp").write_bytes(b"")  # what a cut-short write leaves
+        die()
+    save(checkpoint, path)
+    if checkpoint.epoch == epoch and point == f"after {name}":
+        die()
+
+def record_or_die(self, row, is_best):
+    record(self, row, is_best)
+    if row["epoch"] == epoch and point == "after the log line":
+        die()
+
+trainer.save_checkpoint = save_or_die
+trainer.Trainer._record_epoch = record_or_die
+trainer.Trainer(load_config(recipe), setup_distributed("cpu"), progress=False).fit()
+"""
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_videos, tmp_path_factory):
+    run = tmp_path_factory.mktemp("uninterrupted")
+    return _train(tiny_config(tiny_videos, run, train__epochs=3)), run
+
+
+@pytest.mark.parametrize(
+    ("point", "epoch"),
+    [
+        ("during best.pth", 1),  # epoch 1 is always a new best
+        ("after best.pth", 1),  # between best.pth and last.pth
+        ("during last.pth", 2),
+        ("after last.pth", 2),  # before the metrics row and the log line
+        ("after the log line", 2),
+    ],
+)
+def test_a_run_killed_anywhere_finishes_like_an_uninterrupted_one(
+    tiny_videos, tmp_path, uninterrupted, point, epoch
+):
+    reference, reference_run = uninterrupted
+    run = tmp_path / "run"
+    recipe = write_recipe(tiny_recipe(tiny_videos, run, train__epochs=3), tmp_path / "run.yaml")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, point, str(epoch), str(recipe)],
+        capture_output=True,
+        text=True,
+        # the same threads as this process: the same arithmetic, so the same weights
+        env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())},
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+
+    resumed = _train(tiny_config(tiny_videos, run, train__epochs=3), resume=True)
+    assert sorted(path.name for path in run.glob("*.pth")) == ["best.pth", "last.pth"]
+    assert not list(run.glob(".*.tmp"))
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2, 3]
+    for key, value in reference.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    best, reference_best = (read_training_checkpoint(r / "best.pth") for r in (run, reference_run))
+    assert best.epoch == reference_best.epoch == resumed.state.best_epoch
+    assert all(torch.equal(best.model[k], v) for k, v in reference_best.model.items())

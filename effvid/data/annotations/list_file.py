@@ -5,7 +5,9 @@
 
 Paths may contain spaces (the label is the last field) and are relative to `video_root`, by default
 the list file's folder. The classes file has one class name per line, in label order. Without one,
-integer labels name classes "0".."max" and names are sorted.
+the labels of the file define the classes: class names, sorted; or integers, which must then run
+from 0 to N-1 with every label used (a stray `99` among 0..2 is a typo, not a 100-class
+dataset). Integers and names are never mixed in one file.
 """
 
 import re
@@ -44,11 +46,7 @@ def read_list_file(
             raise AnnotationError(list_path, line, "expected '<path> <label>' or '<path>,<label>'")
         rows.append((line, *match.groups()))
     if classes is None:
-        tokens = [token for _, _, token in rows]
-        if all(_INTEGER.fullmatch(token) for token in tokens):
-            classes = [str(label) for label in range(max(map(int, tokens), default=-1) + 1)]
-        else:
-            classes = sorted(set(tokens))
+        classes = _inferred_classes(list_path, [(line, token) for line, _, token in rows])
     class_names = ClassNames(classes)
     root = Path(video_root if video_root is not None else Path(list_path).parent)
     entries = []
@@ -59,3 +57,34 @@ def read_list_file(
             label = class_names.label(token, list_path, line)
         entries.append((existing_video(root / relative), label, relative))
     return make_video_list(entries, class_names.names, list_path)
+
+
+def _inferred_classes(list_path: str | Path, labels: list[tuple[int, str]]) -> list[str]:
+    """The classes of a list file without a classes file, from its (line, label) pairs."""
+    integers = [(line, label) for line, label in labels if _INTEGER.fullmatch(label)]
+    if integers and len(integers) < len(labels):
+        name = next((line, label) for line, label in labels if not _INTEGER.fullmatch(label))
+        number = integers[0]
+        raise AnnotationError(
+            list_path,
+            name[0],
+            f"class name {name[1]!r} in a file of integer labels (line {number[0]}: "
+            f"{number[1]!r}); use one kind of label, or give a classes file",
+        )
+    if not integers:
+        return sorted({label for _, label in labels})
+    used = {int(label) for _, label in integers}
+    run = 0
+    while run in used:
+        run += 1
+    for line, label in integers:
+        if not 0 <= int(label) < run:
+            seen = f"labels 0..{run - 1} are all used" if run else "no video has label 0"
+            raise AnnotationError(
+                list_path,
+                line,
+                f"label {label}: without a classes file integer labels must run from 0 to N-1 "
+                f"with every label used ({seen}); a typo? A classes file (data.classes) "
+                "declares classes that have no videos",
+            )
+    return [str(label) for label in range(run)]

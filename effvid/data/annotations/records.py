@@ -69,6 +69,7 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
 
 
 _SPACE = re.compile(r"\s*")
+_TOO_DEEP = "JSON nested too deeply to be an annotation"
 
 
 def read_json_array(path: str | Path) -> Iterator[tuple[int, object]]:
@@ -92,6 +93,8 @@ def read_json_array(path: str | Path) -> Iterator[tuple[int, object]]:
             item, end = decoder.raw_decode(text, position)
         except json.JSONDecodeError as error:
             raise AnnotationError(path, error.lineno, f"invalid JSON ({error.msg})") from None
+        except RecursionError:
+            raise AnnotationError(path, line_at(position), _TOO_DEEP) from None
         yield line_at(position), item
         position = _SPACE.match(text, end).end()
         if text[position : position + 1] == ",":
@@ -105,6 +108,8 @@ def read_json_object(path: str | Path) -> dict:
         data = json.loads(_read_text(path))
     except json.JSONDecodeError as error:
         raise AnnotationError(path, error.lineno, f"invalid JSON ({error.msg})") from None
+    except RecursionError:
+        raise AnnotationError(path, None, _TOO_DEEP) from None
     if not isinstance(data, dict):
         raise AnnotationError(path, 1, "expected a JSON object")
     return data

@@ -1,0 +1,112 @@
+"""Labels are never silently wrong: the training classes are the label space of every split,
+missing videos are reported and counted, and a checkpoint of another class count is refused."""
+
+import logging
+
+import pytest
+import torch
+
+from effvid.data import AnnotationError, TooManyBadVideos, read_bad_video_report
+from effvid.engine import recipe_data
+from effvid.engine.config import ConfigError, load_config
+from effvid.engine.evaluate import evaluate_checkpoint
+from effvid.models import create_model, get_model_card
+from effvid.models.weights import CheckpointError
+from tests.conftest import tiny_config
+from tests.data.videos import write_indexed_video
+
+CLASSES = ("jump", "run", "swim")
+CARD = get_model_card("vmf_xxs")
+
+
+def _tree(root, classes=CLASSES, videos=2):
+    for name in classes:
+        for index in range(videos):
+            write_indexed_video(root / name / f"{index}.mp4", 8)
+    return root
+
+
+def _folder_data(tmp_path, val_classes):
+    train = _tree(tmp_path / "train")
+    val = _tree(tmp_path / "val", val_classes)
+    return load_config(
+        {
+            "data": {
+                "format": "folder",
+                "train": str(train),
+                "val": str(val),
+                "crop_size": 32,
+                "short_side": 32,
+            }
+        }
+    )["data"]
+
+
+def test_a_split_lacking_a_class_keeps_the_training_labels(tmp_path, caplog):
+    data = _folder_data(tmp_path, ("jump", "swim"))  # no 'run' videos in val
+    classes = recipe_data.read_split(data, "train").classes
+    with caplog.at_level(logging.INFO, logger="effvid"):
+        val = recipe_data.read_split(data, "val", classes)
+    assert val.classes == list(CLASSES)
+    assert {record.path.parent.name: record.label for record in val.records} == {
+        "jump": 0,
+        "swim": 2,  # re-indexed on its own, 'swim' would have become 1
+    }
+    assert "the val split has no video of 1 training classes: run" in caplog.text
+
+
+def test_a_split_with_a_class_the_training_set_lacks_is_refused(tmp_path):
+    data = _folder_data(tmp_path, ("jump", "run", "swim", "dive"))
+    classes = recipe_data.read_split(data, "train").classes
+    with pytest.raises(AnnotationError, match=r"class folders \['dive'\] are not among the 3"):
+        recipe_data.read_split(data, "val", classes)
+
+
+def _list_data(tmp_path, listed, fraction):
+    for name in listed[:-1]:
+        write_indexed_video(tmp_path / name, 8)
+    (tmp_path / "train.txt").write_text("".join(f"{name} 0\n" for name in listed))
+    return load_config(
+        {
+            "data": {
+                "format": "list",
+                "train": str(tmp_path / "train.txt"),
+                "root": str(tmp_path),
+                "crop_size": 32,
+                "short_side": 32,
+                "max_bad_fraction": fraction,
+            }
+        }
+    )["data"]
+
+
+def test_listed_videos_missing_on_disk_are_reported_and_counted(tmp_path, caplog):
+    listed = [f"v{i}.mp4" for i in range(10)]  # the last one is never written
+    data = _list_data(tmp_path, listed, 0.2)
+    videos = recipe_data.read_split(data, "train")
+    report = tmp_path / "run" / "bad_videos_train.tsv"
+    with caplog.at_level(logging.WARNING, logger="effvid"):
+        dataset = recipe_data.train_dataset(data, CARD, videos, report)
+    assert "1 of 10 videos listed in" in caplog.text and "are not on disk" in caplog.text
+    assert read_bad_video_report(report) == {"v9.mp4": f"not found (listed in {videos.source}, "
+                                             "not on disk)"}  # fmt: skip
+    assert len(dataset) == 9
+
+    strict = _list_data(tmp_path, listed, 0.05)
+    with pytest.raises(TooManyBadVideos, match=r"1 of 10 videos are unreadable or missing"):
+        recipe_data.train_dataset(strict, CARD, recipe_data.read_split(strict, "train"))
+
+
+def test_a_data_root_that_does_not_exist_is_named(tmp_path):
+    data = _list_data(tmp_path, ["a.mp4", "b.mp4"], 0.5)
+    data["root"] = str(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match=r"data.root '.*nowhere' does not exist"):
+        recipe_data.read_split(data, "train")
+
+
+def test_eval_refuses_a_checkpoint_of_another_class_count(tiny_videos, tmp_path):
+    path = tmp_path / "ten_classes.pth"
+    torch.save(create_model("vmf_xxs", num_classes=4).state_dict(), path)  # no class names
+    config = tiny_config(tiny_videos, tmp_path / "run")
+    with pytest.raises(CheckpointError, match=r"model has 4 classes and .* has 10"):
+        evaluate_checkpoint(config, path, split="val", progress=False)
