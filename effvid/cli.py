@@ -194,7 +194,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _make_demo_data(args: argparse.Namespace) -> int:
     from effvid.data import make_demo_data
 
-    given = {"videos": args.videos, "num_frames": args.num_frames,
+    given = {"videos": args.videos, "task": args.task, "num_frames": args.num_frames,
              "frame_size": args.frame_size, "seed": args.seed}  # fmt: skip
     parameters = {name: value for name, value in given.items() if value is not None}
     demo = make_demo_data(args.out, workers=args.workers, **parameters)
@@ -380,6 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
     make_demo = commands.add_parser("make-demo-data", help="generate the built-in demo dataset")
     make_demo.add_argument("--out", type=Path, help="folder (default: a cache folder)")
     make_demo.add_argument("--videos", type=positive_int, help="number of videos")
+    make_demo.add_argument(
+        "--task",
+        choices=["local", "global"],
+        help="local: actions of two digits (default); global: relations far apart in space "
+        "and time",
+    )
     make_demo.add_argument("--num-frames", type=positive_int, help="frames per video")
     make_demo.add_argument("--frame-size", type=positive_int, help="even frame side, pixels")
     make_demo.add_argument("--seed", type=non_negative_int)

@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from effvid.data.annotations.records import VideoList, VideoRecord
 from effvid.data.bad_videos import BadVideoLog
 from effvid.data.decoding import VideoDecodeError
+from effvid.data.frame_cache import FrameCache
 from effvid.data.sampling import ClipSampler
 from effvid.data.transforms import ClipTransform, crop_view, to_float_clip
 from effvid.data.video_files import open_video
@@ -35,6 +36,8 @@ class VideoDataset(Dataset):
 
     `crop_size` with `spatial_views` cuts test views out of the transformed clip (see `crop_view`);
     `decode_short_side` resizes frames while decoding (cheap; use it for large videos).
+    `frame_cache` (a `FrameCache` of these videos, built with the same `decode_short_side`)
+    serves the same frames without decoding.
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class VideoDataset(Dataset):
         frame_folder_fps: float = 30.0,
         max_bad_fraction: float = 0.05,
         bad_video_report: str | Path | None = None,
+        frame_cache: FrameCache | None = None,
     ) -> None:
         if training and temporal_views * spatial_views != 1:
             raise ValueError("training draws one random clip per video: views are for testing")
@@ -68,6 +72,7 @@ class VideoDataset(Dataset):
         self.crop_size = crop_size
         self.decode_short_side = decode_short_side
         self.frame_folder_fps = frame_folder_fps
+        self.frame_cache = frame_cache
         self.bad_videos = BadVideoLog(
             num_videos=len(videos.records) + len(videos.missing),
             max_bad_fraction=max_bad_fraction,
@@ -99,9 +104,15 @@ class VideoDataset(Dataset):
 
     def _load(self, video_index: int, record: VideoRecord, view: int) -> tuple:
         temporal_view, spatial_view = divmod(view, self.spatial_views)
-        with open_video(
-            record.path, short_side=self.decode_short_side, frame_folder_fps=self.frame_folder_fps
-        ) as video:
+        if self.frame_cache is not None and record.path in self.frame_cache:
+            opened = self.frame_cache.reader(record.path)
+        else:
+            opened = open_video(
+                record.path,
+                short_side=self.decode_short_side,
+                frame_folder_fps=self.frame_folder_fps,
+            )
+        with opened as video:
             indices = self.sampler.frame_indices(
                 video.info.num_frames,
                 view=None if self.training else temporal_view,

@@ -1,5 +1,10 @@
-"""The built-in demo dataset: real mp4 files of animated handwritten digits (see `demo_scenes` for
-the ten classes), generated once into a cache folder and reused.
+"""The built-in demo dataset: real mp4 files of animated handwritten digits, generated once into
+a cache folder and reused. Two tasks:
+
+- `local` (the default, `demo_scenes`): ten time-ordered actions of two digits (approaching,
+  separating, one stops, ...); 16 frames of 64x64 px.
+- `global` (`relation_scenes`): eight relations between a cue and a probe digit that are far apart
+  in space and in time, among distractors; 24 frames of 80x80 px.
 
     <root>/manifest.json              generation parameters; the cache is valid when they match
     <root>/classes.txt                one class name per line, in label order
@@ -11,11 +16,11 @@ before any video is drawn: no scan appears in two splits. The videos are split i
 proportions, classes balanced. Everything follows from `seed`: the same parameters give the same
 videos on any machine and with any number of worker processes.
 
-Default size, 16 frames of 64x64 and 3000 videos: motion over 16 steps is smooth enough for the
-"stops half-way" classes, 64 px leaves room for two actors and distractors, and a small 3-D model's
-cost grows with T x H x W, so 16x64x64 costs a third of one 8x160x160 view.
+Default size of the local task, 16 frames of 64x64 and 3000 videos: motion over 16 steps is
+smooth enough for the "stops half-way" classes, 64 px leaves room for two actors and
+distractors, and a small 3-D model's cost grows with T x H x W, so 16x64x64 costs a third of one
+8x160x160 view.
 """
-
 import hashlib
 import json
 import multiprocessing
@@ -28,15 +33,18 @@ from pathlib import Path
 
 import numpy as np
 
+from effvid.data import demo_scenes as local_scenes
+from effvid.data import relation_scenes
 from effvid.data.annotations.list_file import read_classes_file, read_list_file
 from effvid.data.dataset import VideoDataset
-from effvid.data.demo_scenes import CLASSES, Scene
+from effvid.data.demo_scenes import Scene
 from effvid.data.encoding import write_video
 from effvid.data.progress import progress_bar
+from effvid.data.relation_scenes import RelationScene
 from effvid.data.sampling import DenseSampler
 from effvid.data.transforms import ClipTransform, EvalTransform, TrainTransform
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: the task is a parameter
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
 FPS = 12
@@ -49,21 +57,55 @@ DEMO_STD = (0.25, 0.25, 0.25)
 
 
 @dataclass(frozen=True)
+class DemoTask:
+    """One family of demo scenes: how a clip is drawn, its classes and default size."""
+
+    scene: type[Scene]
+    classes: tuple[str, ...]
+    time_reversed: dict[int, int]  # the class a clip becomes when played backwards
+    num_frames: int
+    frame_size: int
+
+
+TASKS = {
+    # time-ordered actions of two digits, mostly near each other (demo_scenes)
+    "local": DemoTask(Scene, local_scenes.CLASSES, local_scenes.TIME_REVERSED, 16, 64),
+    # relations between a cue and a probe far apart in space and time (relation_scenes)
+    "global": DemoTask(
+        RelationScene, relation_scenes.CLASSES, relation_scenes.TIME_REVERSED, 24, 80
+    ),
+}
+
+
+@dataclass(frozen=True)
 class DemoParameters:
-    """Everything a demo dataset follows from; its hash names the default cache folder."""
+    """Everything a demo dataset follows from; its hash names the default cache folder.
+    `num_frames` and `frame_size` default to the task's (local 16 x 64 px, global 24 x 80 px)."""
 
     videos: int = 3000
-    num_frames: int = 16
-    frame_size: int = 64
+    task: str = "local"
+    num_frames: int | None = None
+    frame_size: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.videos < 3 * len(CLASSES):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        task = TASKS[self.task]
+        if self.num_frames is None:
+            object.__setattr__(self, "num_frames", task.num_frames)
+        if self.frame_size is None:
+            object.__setattr__(self, "frame_size", task.frame_size)
+        if self.videos < 3 * len(task.classes):
             raise ValueError(
-                f"videos must be at least {3 * len(CLASSES)} (every class in each split)"
+                f"videos must be at least {3 * len(task.classes)} (every class in each split)"
             )
         if self.num_frames < 4 or self.frame_size < 32 or self.frame_size % 2:
             raise ValueError("num_frames must be >= 4 and frame_size an even number >= 32")
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return TASKS[self.task].classes
 
     def manifest(self) -> dict:
         return {
@@ -125,10 +167,10 @@ def _render_videos(task: tuple) -> int:
     root, parameters, split, digits, indices = task
     for index in indices:
         rng = np.random.default_rng([parameters.seed, SPLITS.index(split), index])
-        scene = Scene(
+        scene = TASKS[parameters.task].scene(
             digits, num_frames=parameters.num_frames, frame_size=parameters.frame_size, rng=rng
         )
-        frames = scene.render(index % len(CLASSES))
+        frames = scene.render(index % len(parameters.classes))
         path = Path(root, "videos", split, f"{index:05d}.mp4")
         write_video(path, frames, fps=FPS, options=ENCODER_OPTIONS)
     return len(indices)
@@ -181,9 +223,9 @@ def make_demo_data(
         (partial / "videos" / split).mkdir(parents=True)
         indices = range(sizes[split])
         tasks += [(partial, parameters, split, digits, indices[i : i + 25]) for i in indices[::25]]
-        lines = [f"videos/{split}/{i:05d}.mp4 {i % len(CLASSES)}\n" for i in indices]
+        lines = [f"videos/{split}/{i:05d}.mp4 {i % len(parameters.classes)}\n" for i in indices]
         (partial / f"{split}.txt").write_text("".join(lines))
-    (partial / "classes.txt").write_text("".join(f"{name}\n" for name in CLASSES))
+    (partial / "classes.txt").write_text("".join(f"{name}\n" for name in parameters.classes))
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
     bar = progress_bar(parameters.videos, "demo videos", enabled=progress, unit="video")
@@ -191,7 +233,11 @@ def make_demo_data(
         for done in pool.imap_unordered(_render_videos, tasks):
             bar.update(done)
     bar.close()
-    manifest = {"generator": parameters.manifest(), "split_sizes": sizes, "classes": CLASSES}
+    manifest = {
+        "generator": parameters.manifest(),
+        "split_sizes": sizes,
+        "classes": parameters.classes,
+    }
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(root, ignore_errors=True)
     root.parent.mkdir(parents=True, exist_ok=True)

@@ -197,7 +197,8 @@ def evaluate_checkpoint(
             f"{len(videos.classes)}: not a model of this dataset"
         )
     views = recipe_data.resolve_views(config["eval"], card)
-    dataset = recipe_data.eval_dataset(data, card, videos, views)
+    cache = recipe_data.frame_cache(data, videos, progress=progress and context.is_main)
+    dataset = recipe_data.eval_dataset(data, card, videos, views, cache=cache)
     sampler = DistributedSampler(
         dataset, num_replicas=context.world_size, rank=context.rank, shuffle=False
     )

@@ -6,6 +6,7 @@ first use and then read like any list-file dataset.
 """
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,9 @@ from effvid.data import (
     read_ssv2,
     read_ucf101,
 )
+from effvid.data.frame_cache import FrameCache, build_frame_cache
 from effvid.engine.config import ConfigError
+from effvid.engine.distributed import barrier
 from effvid.models import ModelCard
 
 logger = logging.getLogger("effvid.data")
@@ -52,9 +55,10 @@ def resolve_views(evaluation: Mapping, card: ModelCard) -> EvalViews:
 
 def demo_data_section(data: Mapping, progress: bool = True) -> dict:
     """The `data` section for the built-in demo dataset (generated here if absent), as a list
-    file dataset. `demo_videos` sets its size (default: the generator's)."""
+    file dataset. `demo_task` picks the task, `demo_videos` its size (default: the
+    generator's)."""
     size = {"videos": data["demo_videos"]} if data["demo_videos"] else {}
-    demo = make_demo_data(**size, progress=progress)
+    demo = make_demo_data(task=data["demo_task"], **size, progress=progress)
     return {
         **data,
         "format": "list",
@@ -130,10 +134,31 @@ def recipe_preprocessing(data: Mapping, card: ModelCard) -> Preprocessing:
     )
 
 
+def frame_cache(data: Mapping, videos: VideoList, *, progress: bool = True) -> FrameCache | None:
+    """The decoded frames of `videos` (built on first use) when the recipe asks for them
+    (`data.frame_cache`). Under torchrun the main process builds it while the others wait."""
+    if not data["frame_cache"]:
+        return None
+    cache_root = Path(os.environ.get("EFFVID_CACHE_DIR") or Path.home() / ".cache" / "effvid")
+    rank = int(os.environ.get("RANK", "0"))
+    if rank > 0:
+        barrier()
+    cache = build_frame_cache(videos, cache_root, workers=data["workers"] or None,
+                              progress=progress and rank == 0)  # fmt: skip
+    if rank == 0:
+        barrier()
+    return cache
+
+
 def train_dataset(
-    data: Mapping, card: ModelCard, videos: VideoList, bad_video_report: Path | None = None
+    data: Mapping,
+    card: ModelCard,
+    videos: VideoList,
+    bad_video_report: Path | None = None,
+    *,
+    cache: FrameCache | None = None,
 ) -> VideoDataset:
-    """One augmented random clip per video."""
+    """One augmented random clip per video (read from `cache` when given)."""
     preprocessing = recipe_preprocessing(data, card)
     jitter = data["color_jitter"]
     transform = TrainTransform(
@@ -156,6 +181,7 @@ def train_dataset(
         training=True,
         max_bad_fraction=data["max_bad_fraction"],
         bad_video_report=bad_video_report,
+        frame_cache=cache,
     )
 
 
@@ -165,9 +191,11 @@ def eval_dataset(
     videos: VideoList,
     views: EvalViews,
     bad_video_report: Path | None = None,
+    *,
+    cache: FrameCache | None = None,
 ) -> VideoDataset:
     """Every test view of every video: `views.clips` clips x `views.crops` crops, made as
-    `EvalClips` makes them for prediction."""
+    `EvalClips` makes them for prediction (read from `cache` when given)."""
     clips = EvalClips(recipe_preprocessing(data, card))
     return VideoDataset(
         videos,
@@ -179,4 +207,5 @@ def eval_dataset(
         crop_size=clips.crop_size,
         max_bad_fraction=data["max_bad_fraction"],
         bad_video_report=bad_video_report,
+        frame_cache=cache,
     )

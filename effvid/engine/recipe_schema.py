@@ -75,8 +75,14 @@ class DataSection(_Section):
     mean: Rgb | None = Field(None, description="normalisation; None: the model card's")
     std: Rgb | None = None
     workers: Annotated[int, Field(ge=0)] = Field(2, description="data-loading processes")
+    frame_cache: bool = Field(
+        False, description="decode each split once into a memory-mapped cache (small videos)"
+    )
     max_bad_fraction: Fraction = Field(
         0.05, description="abort when more of the videos are unreadable or missing"
+    )
+    demo_task: Literal["local", "global"] = Field(
+        "local", description="the built-in dataset's task (data.format = demo)"
     )
     demo_videos: Annotated[int, Field(ge=30)] | None = Field(
         None, description="size of the built-in demo dataset (data.format = demo)"

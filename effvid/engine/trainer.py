@@ -131,12 +131,16 @@ class Trainer:
         self.class_names = list(train_videos.classes)
         val_videos = recipe_data.read_split(self.data, "val", self.class_names)
         self.views = recipe_data.resolve_views(self.config["eval"], self.card)
+        caches = [recipe_data.frame_cache(self.data, v, progress=self.progress)
+                  for v in (train_videos, val_videos)]  # fmt: skip
         self.train_set = recipe_data.train_dataset(
-            self.data, self.card, train_videos, self.run_dir / "bad_videos_train.tsv"
-        )
+            self.data, self.card, train_videos, self.run_dir / "bad_videos_train.tsv",
+            cache=caches[0],
+        )  # fmt: skip
         self.val_set = recipe_data.eval_dataset(
-            self.data, self.card, val_videos, self.views, self.run_dir / "bad_videos_val.tsv"
-        )
+            self.data, self.card, val_videos, self.views, self.run_dir / "bad_videos_val.tsv",
+            cache=caches[1],
+        )  # fmt: skip
         world, rank = self.context.world_size, self.context.rank
         seed = self.train_cfg["seed"]
         self.train_sampler = DistributedSampler(

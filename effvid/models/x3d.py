@@ -204,6 +204,10 @@ class X3D(ClassifierModel):
         blocks.append(X3DHead(in_channels, head_inner, head_hidden, num_classes, dropout))
         self.blocks = nn.ModuleList(blocks)
         self.apply(_init_weights)
+        with torch.no_grad():  # every residual block starts as the identity (PyTorchVideo)
+            for stage in self.blocks[1:-1]:
+                for block in stage.res_blocks:
+                    block.branch2.norm_c.weight.zero_()
 
     def forward_features(self, x: torch.Tensor) -> Features:
         """x: (B, 3, T, H, W) -> Features((B, 192, T, H/32, W/32)); X3D has no tokens."""
@@ -220,7 +224,8 @@ class X3D(ClassifierModel):
 
 @torch.no_grad()
 def _init_weights(module: nn.Module) -> None:
-    """PyTorchVideo's ResNet init: conv He-normal (fan out), BN 1/0, Linear N(0, 0.01)/0."""
+    """PyTorchVideo's ResNet init (`init_net_weights`): conv He-normal (fan out), BN weight 1 and
+    bias 0, Linear N(0, 0.01)/0; `X3D` then zeroes the last BN weight of every bottleneck."""
     if isinstance(module, nn.Conv3d):
         nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         if module.bias is not None:

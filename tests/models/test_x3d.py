@@ -38,3 +38,16 @@ def test_outputs_match_pytorchvideo(reference_dir):
         logits = model.eval()(reference["input"])
     # PyTorchVideo's hub model ends with a softmax; effvid returns logits.
     assert (logits.softmax(dim=-1) - reference["logits"]).abs().max() < 1e-5
+
+
+def test_initialisation_follows_pytorchvideo_each_residual_branch_starts_at_zero():
+    """PyTorchVideo zero-initialises the last BatchNorm of every bottleneck (`block_final_bn`,
+    `init_net_weights`), so each residual block starts as the identity; every other BatchNorm
+    starts at weight 1, bias 0."""
+    model = effvid.create_model("x3d_xs")
+    finals = {id(block.branch2.norm_c) for stage in model.blocks[1:5] for block in stage.res_blocks}
+    assert len(finals) == 3 + 5 + 11 + 7
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm3d):
+            expected = 0.0 if id(module) in finals else 1.0
+            assert torch.all(module.weight == expected) and torch.all(module.bias == 0)
