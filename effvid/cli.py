@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from effvid.engine.time_order import TIME_ORDERS
 from effvid.errors import EffvidError
 from effvid.tables import TABLE_STYLES, render_table
 from effvid.version import __version__
@@ -141,7 +142,7 @@ def _eval(args: argparse.Namespace) -> int:
     output = args.output or Path(config["output"]["dir"])
     try:
         results = evaluate_checkpoint(
-            config, args.checkpoint, split=args.split, output=output, reverse_time=args.reverse_time
+            config, args.checkpoint, split=args.split, output=output, time_order=args.time_order
         )
     finally:
         teardown_distributed()
@@ -324,7 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("overrides", nargs="*", help="section.key=value, e.g. eval.clips=4")
     evaluate.add_argument("--split", default="val", choices=["val", "test"])
     evaluate.add_argument("--output", type=Path, help="results folder (default: output.dir)")
-    evaluate.add_argument("--reverse-time", action="store_true", help="play every clip backwards")
+    evaluate.add_argument(
+        "--time-order",
+        choices=TIME_ORDERS,
+        default="forward",
+        help="probe what the model takes from time: clips reversed, frames shuffled, or one "
+        "frame repeated",
+    )
     evaluate.set_defaults(run=_eval)
 
     predict = commands.add_parser("predict", help="what is in these videos")

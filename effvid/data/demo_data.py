@@ -21,6 +21,7 @@ smooth enough for the "stops half-way" classes, 64 px leaves room for two actors
 distractors, and a small 3-D model's cost grows with T x H x W, so 16x64x64 costs a third of one
 8x160x160 view.
 """
+
 import hashlib
 import json
 import multiprocessing

@@ -54,7 +54,7 @@ def run_demo(
     metrics = test.metrics()
     print(f"test: {summarize(metrics)}")
     reversed_test = evaluate_checkpoint(
-        config, best, split="test", output=out, reverse_time=True, progress=False
+        config, best, split="test", output=out, time_order="reversed", progress=False
     )
     reversed_top1 = reversed_test.metrics()["top1"]
     reversed_as_twin = _reversal_accuracy(reversed_test)

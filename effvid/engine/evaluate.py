@@ -19,6 +19,7 @@ from torch import nn
 from effvid.engine.distributed import all_gather_objects
 from effvid.engine.metrics import aggregate_views, classification_metrics, confusion_matrix
 from effvid.engine.plots import plot_confusion_matrix
+from effvid.engine.time_order import reorder_time
 
 
 @dataclass
@@ -68,11 +69,13 @@ def collect_view_logits(
     device: torch.device,
     autocast_dtype: torch.dtype | None = None,
     *,
-    reverse_time: bool = False,
+    time_order: str = "forward",
 ) -> list[tuple[int, int, str, int, torch.Tensor]]:
     """(video_index, view, video_id, label, logits) for every item this process sees.
 
-    `reverse_time` plays every clip backwards (a test of whether the model uses time order)."""
+    `time_order` other than 'forward' feeds every clip reordered in time (`reorder_time`): a
+    test of whether, and how, the model uses the order of events."""
+    generator = torch.Generator().manual_seed(0)
     model.eval()
     autocast = (
         torch.autocast(device_type=device.type, dtype=autocast_dtype)
@@ -81,8 +84,7 @@ def collect_view_logits(
     )
     items = []
     for clips, labels, meta in loader:
-        if reverse_time:
-            clips = clips.flip(dims=(2,))  # (B, C, T, H, W)
+        clips = reorder_time(clips, time_order, generator)
         with autocast:
             logits = model(clips.to(device, non_blocking=True)).float().cpu()
         for i in range(len(labels)):
@@ -172,11 +174,12 @@ def evaluate_checkpoint(
     *,
     split: str = "val",
     output: str | Path | None = None,
-    reverse_time: bool = False,
+    time_order: str = "forward",
     progress: bool = True,
 ) -> VideoScores:
-    """Evaluate a trained checkpoint on a split of the recipe's data with its test views; with
-    `output`, write the metrics, predictions and confusion matrix there (main process)."""
+    """Evaluate a trained checkpoint on a split of the recipe's data with its test views (clips
+    reordered in time by `time_order`, see `reorder_time`); with `output`, write the metrics,
+    predictions and confusion matrix there (main process)."""
     from torch.utils.data import DataLoader, DistributedSampler
 
     from effvid.engine import recipe_data
@@ -205,11 +208,12 @@ def evaluate_checkpoint(
     batch = config["eval"]["batch_size"] or config["train"]["batch_size"]
     loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=data["workers"])
     items = collect_view_logits(
-        model.to(context.device), loader, context.device, reverse_time=reverse_time
+        model.to(context.device), loader, context.device, time_order=time_order
     )
     results = gather_video_scores(
         items, aggregate=config["eval"]["aggregate"], class_names=list(videos.classes)
     )
     if output is not None and context.is_main:
-        write_evaluation(results, output, prefix=f"{split}_reversed" if reverse_time else split)
+        prefix = split if time_order == "forward" else f"{split}_{time_order}"
+        write_evaluation(results, output, prefix=prefix)
     return results

@@ -5,7 +5,8 @@ Run folder (`output.dir`):
     config.yaml         the resolved recipe
     classes.txt         class names, one per line
     train.log           the log lines
-    metrics.jsonl       one JSON object per epoch (loss, lr, accuracies, seconds)
+    metrics.jsonl       one JSON object per epoch (loss, lr, accuracies, seconds; for models with
+                        global tokens, how distinct they are: token_cosine, attention_correlation)
     tensorboard/        TensorBoard events
     last.pth, best.pth  training checkpoints (written atomically; best by validation top-1)
     bad_videos_*.tsv    unreadable videos met, with the reason
@@ -45,6 +46,8 @@ from effvid.engine.training_checkpoint import (
     read_training_checkpoint,
     save_checkpoint,
 )
+from effvid.explain.diversity import token_diversity
+from effvid.explain.maps import bridge_names
 from effvid.models import create_model, get_model_card, load_checkpoint
 from effvid.models.weights import CheckpointError, CheckpointMetadata
 
@@ -121,6 +124,7 @@ class Trainer:
         torch.manual_seed(self.train_cfg["seed"])  # the same initial weights for the same seed
         self._build_model()
         self.state = RunState()
+        self._probe_clips: torch.Tensor | None = None
         self._restore(resume)
         self._open_logs()
 
@@ -332,6 +336,22 @@ class Trainer:
             items, aggregate=self.config["eval"]["aggregate"], class_names=self.class_names
         )
 
+    def _token_diversity(self) -> dict[str, float]:
+        """For models with global tokens, how distinct they are on the first validation clips
+        (effvid.explain.diversity): recorded every epoch, to see a collapse happen."""
+        model = self.evaluation_model()
+        if not bridge_names(model):
+            return {}
+        if self._probe_clips is None:
+            count = min(16, len(self.val_set))
+            self._probe_clips = torch.stack([self.val_set[i][0] for i in range(count)])
+        with self._autocast():
+            diversity = token_diversity(model, self._probe_clips.to(self.device))
+        return {
+            "token_cosine": diversity.final_cosine,
+            "attention_correlation": diversity.mean_attention_correlation,
+        }
+
     # --- bookkeeping ------------------------------------------------------------------------
 
     def _checkpoint(self) -> TrainingCheckpoint:
@@ -404,7 +424,7 @@ class Trainer:
         """Train the remaining epochs; returns the per-epoch history."""
         epochs, every = self.train_cfg["epochs"], self.config["eval"]["every"]
         for epoch in range(self.state.epoch, epochs):
-            row = {"epoch": epoch + 1, **self.train_one_epoch(epoch)}
+            row = {"epoch": epoch + 1, **self.train_one_epoch(epoch), **self._token_diversity()}
             if (epoch + 1) % every == 0 or epoch + 1 == epochs:
                 start = time.perf_counter()
                 metrics = self.evaluate().metrics()

@@ -44,7 +44,7 @@ from effvid.models.layers import (
     channel_split_attention_weights,
     use_channels_last,
 )
-from effvid.models.layers.tokens import first_token, is_per_frame
+from effvid.models.layers.tokens import first_token, is_per_frame, with_identity
 from effvid.models.registry import ModelCard, build_model, register_model
 
 
@@ -111,7 +111,8 @@ class MobileToFormer(nn.Module):
 
     x: (B, C, *spatial), tokens: (B, M, D) -> tokens (B, M, D). Attention runs over every
     position of x, i.e. over H*W for images and T*H*W for clips. Tokens per frame, (B, T, M, D),
-    read only their own frame of x (B, C, T, H, W).
+    read only their own frame of x (B, C, T, H, W). `identity` (M, D), if given, is added to the
+    tokens before their queries are projected (`MobileFormer`'s `token_identity`).
     """
 
     def __init__(
@@ -125,28 +126,36 @@ class MobileToFormer(nn.Module):
         self.layer_norm = nn.LayerNorm(token_dim)
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, tokens: torch.Tensor, identity: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if is_per_frame(tokens):
-            updated = self._update(_as_frames(x), tokens.flatten(0, 1))
+            updated = self._update(_as_frames(x), tokens.flatten(0, 1), identity)
             return updated.unflatten(0, tokens.shape[:2])
-        return self._update(x, tokens)
+        return self._update(x, tokens, identity)
 
-    def _update(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def _update(
+        self, x: torch.Tensor, tokens: torch.Tensor, identity: torch.Tensor | None
+    ) -> torch.Tensor:
         # Channels-contiguous (B, N, C): the fused attention kernel needs a unit last stride.
         features = x.flatten(2).transpose(1, 2).contiguous()
-        attended = channel_split_attention(self.q(tokens), features, features, self.num_heads)
+        queries = self.q(with_identity(tokens, identity))
+        attended = channel_split_attention(queries, features, features, self.num_heads)
         attended = attended * (2.0 * self.alpha(tokens))
         return self.layer_norm(tokens + self.drop_path(self.proj(attended)))
 
-    def attention_weights(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def attention_weights(
+        self, x: torch.Tensor, tokens: torch.Tensor, identity: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Where each token looks: x (B, C, *spatial), tokens (B, M, D) -> (B, heads, M, N),
         a distribution over the N = prod(spatial) positions per head and token. Tokens per
         frame (B, T, M, D) -> (B, T, heads, M, H*W), over the positions of their frame."""
         if is_per_frame(tokens):
-            weights = self.attention_weights(_as_frames(x), tokens.flatten(0, 1))
+            weights = self.attention_weights(_as_frames(x), tokens.flatten(0, 1), identity)
             return weights.unflatten(0, tokens.shape[:2])
         features = x.flatten(2).transpose(1, 2)
-        return channel_split_attention_weights(self.q(tokens), features, self.num_heads)
+        queries = self.q(with_identity(tokens, identity))
+        return channel_split_attention_weights(queries, features, self.num_heads)
 
 
 class Former(nn.Module):
@@ -154,6 +163,7 @@ class Former(nn.Module):
 
     Keys and values are the tokens themselves (no projection), as in the authors' code.
     tokens: (B, M, D) -> (B, M, D); tokens per frame (B, T, M, D) all attend to each other.
+    `identity` (M, D), if given, is added to the tokens for the queries and keys, not the values.
     """
 
     def __init__(
@@ -172,10 +182,11 @@ class Former(nn.Module):
         self.layer_norm = nn.LayerNorm(token_dim)
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
         layout = tokens.shape
+        keys = with_identity(tokens, identity).flatten(1, -2)
         tokens = tokens.flatten(1, -2)
-        attended = channel_split_attention(self.q(tokens), tokens, tokens, self.num_heads)
+        attended = channel_split_attention(self.q(keys), keys, tokens, self.num_heads)
         tokens = self.layer_norm(tokens + self.drop_path(self.channel_mlp(attended)))
         return self.ffn_norm(tokens + self.ffn(tokens)).view(layout)
 
@@ -186,7 +197,8 @@ class FormerToMobile(nn.Module):
     The raw features are the queries (no projection); keys and values are projected from the
     tokens (`k` and `proj`); softmax over the M tokens; no output projection, no norm.
     x: (B, C, *spatial), tokens: (B, M, D) -> (B, C, *spatial). Tokens per frame (B, T, M, D)
-    are read only by the positions of their frame.
+    are read only by the positions of their frame. `identity` (M, D), if given, is added to the
+    tokens before their keys are projected.
     """
 
     def __init__(
@@ -198,14 +210,19 @@ class FormerToMobile(nn.Module):
         self.proj = nn.Linear(token_dim, channels)
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, tokens: torch.Tensor, identity: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        keys = self.k(with_identity(tokens, identity))
+        values = self.proj(tokens)
         if is_per_frame(tokens):
-            return _from_frames(self._read(_as_frames(x), tokens.flatten(0, 1)), x.shape[0])
-        return self._read(x, tokens)
+            read = self._read(_as_frames(x), keys.flatten(0, 1), values.flatten(0, 1))
+            return _from_frames(read, x.shape[0])
+        return self._read(x, keys, values)
 
-    def _read(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def _read(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         queries = x.flatten(2).transpose(1, 2).contiguous()  # (B, N, C), see MobileToFormer
-        read = channel_split_attention(queries, self.k(tokens), self.proj(tokens), self.num_heads)
+        read = channel_split_attention(queries, keys, values, self.num_heads)
         return x + self.drop_path(read.transpose(1, 2).reshape(x.shape))
 
 
@@ -249,7 +266,7 @@ class LiteBottleneck(nn.Module):
         self.use_skip = spec.stride == 1 and in_channels == spec.out_channels
 
     def forward(
-        self, x: torch.Tensor, tokens: torch.Tensor | None
+        self, x: torch.Tensor, tokens: torch.Tensor | None, identity: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         out = self.conv(x)
         return (x + out if self.use_skip else out), tokens
@@ -290,15 +307,15 @@ class _BridgedBlock(nn.Module):
         raise NotImplementedError
 
     def forward(
-        self, x: torch.Tensor, tokens: torch.Tensor | None
+        self, x: torch.Tensor, tokens: torch.Tensor | None, identity: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.local_global is not None:
-            tokens = self.local_global(x, tokens)
+            tokens = self.local_global(x, tokens, identity)
         if self.global_block is not None:
-            tokens = self.global_block(tokens)
+            tokens = self.global_block(tokens, identity)
         x = self.mobile(x, tokens)
         if self.global_local is not None:
-            x = self.global_local(x, tokens)
+            x = self.global_local(x, tokens, identity)
         return x, tokens
 
 
@@ -472,6 +489,13 @@ class MobileFormer(ClassifierModel):
     Ablation switches: `global_branch=False` removes the tokens, the Former, every bridge and the
     dynamic ReLUs (the CNN alone); `mobile_to_former` / `former_to_mobile` remove one bridge
     direction; `dynamic_relu=False` uses static ReLUs.
+
+    `token_identity=True` (not in the authors' model, off by default) adds the learned token
+    table, the tokens' starting values, to the tokens wherever they are projected into queries
+    or keys (Mobile->Former queries, the Former's queries and keys, Former->Mobile keys), as
+    DETR re-injects its query embeddings at every decoder layer; the values are the tokens
+    alone. Each token keeps an identity of its own whatever its content becomes. No parameter
+    is added: a checkpoint loads with the switch on or off.
     """
 
     tokens_per_frame = False  # one token set per sample; see VideoMobileFormer
@@ -497,6 +521,7 @@ class MobileFormer(ClassifierModel):
         mobile_to_former: bool = True,
         former_to_mobile: bool = True,
         dynamic_relu: bool = True,
+        token_identity: bool = False,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         conv_layers: ConvLayers | None = None,
@@ -509,6 +534,7 @@ class MobileFormer(ClassifierModel):
         self.input_layout = layers.input_layout
         self.num_classes = num_classes
         self.tokens = nn.Embedding(num_tokens, token_dim) if global_branch else None
+        self.token_identity = token_identity and global_branch
         global_spec = None
         if global_branch:
             global_spec = GlobalBranchSpec(
@@ -579,10 +605,11 @@ class MobileFormer(ClassifierModel):
                 tokens = table.expand(x.shape[0], x.shape[2], *table.shape)
             else:
                 tokens = table.unsqueeze(0).expand(x.shape[0], -1, -1)
+        identity = self.tokens.weight if self.token_identity else None
         for block in self.features:
-            x, tokens = block(x, tokens)
+            x, tokens = block(x, tokens, identity)
         if self.local_global is not None:
-            tokens = self.local_global(x, tokens)
+            tokens = self.local_global(x, tokens, identity)
         return Features(x, tokens)
 
     def forward_head(self, features: Features, pre_logits: bool = False) -> torch.Tensor:

@@ -176,3 +176,30 @@ def test_tokens_per_frame_share_the_weights_and_equal_per_clip_on_one_frame():
         torch.testing.assert_close(per_frame(one_frame), per_clip(one_frame))
         tokens = per_frame.forward_features(torch.randn(2, 3, 4, 64, 64))[1]
         assert not torch.allclose(tokens[:, 0], tokens[:, 1], atol=1e-3)  # each read its frame
+
+
+def test_token_identity_changes_the_computation_not_the_weights():
+    """`token_identity` adds the token table to the tokens' queries and keys: the same state
+    dict loads with it on or off, the outputs differ, and the image model keeps it off."""
+    plain = effvid.create_model("vmf_xxs", num_classes=5).eval()
+    _randomise(plain)
+    identity = effvid.create_model("vmf_xxs", num_classes=5, token_identity=True).eval()
+    report = effvid.load_checkpoint(identity, plain.state_dict())
+    assert not report.missing and not report.unexpected
+    clip = torch.randn(2, 3, 4, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(identity(clip), plain(clip), atol=1e-4)
+        identity.token_identity = False
+        torch.testing.assert_close(identity(clip), plain(clip))
+    assert not effvid.create_model("mobileformer_52m").token_identity
+
+
+@pytest.mark.parametrize("per_frame", [False, True])
+def test_token_identity_trains_with_either_token_layout(per_frame):
+    model = effvid.create_model(
+        "vmf_xxs", num_classes=5, token_identity=True, tokens_per_frame=per_frame
+    )
+    torch.nn.functional.cross_entropy(
+        model(torch.randn(2, 3, 4, 64, 64)), torch.tensor([0, 4])
+    ).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())

@@ -1,0 +1,71 @@
+"""benchmarks/study.py: arms of matched cost at both tasks' inputs, the tuning rule, the paired
+intervals and the report (training is covered by tests/engine; the study is run by hand, see
+benchmarks/ABLATIONS.md)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from effvid import count_flops, create_model
+
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "study.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("study", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("task", ["local", "global"])
+def test_matched_arms_cost_what_vmf_xxs_costs_and_every_arm_runs(study, task):
+    shape = study.TASKS[task].input_shape
+    arms = {arm.name: arm for arm in study.study_arms(shape)}
+    assert list(arms) == ["vmf_xxs", "vmf_xxs_identity", "cnn", "x3d", "dualformer", "tsn",
+                          "vmf_xs"]  # fmt: skip
+    target = study._flops("vmf_xxs", {}, shape)
+    for name in ("cnn", "x3d", "dualformer"):
+        assert study._flops(arms[name].model, arms[name].args, shape) == pytest.approx(
+            target, rel=0.03
+        ), name
+    for arm in arms.values():
+        model = create_model(arm.model, num_classes=8, **arm.args).eval()
+        with torch.no_grad():
+            assert model(torch.zeros(shape)).shape == (1, 8), arm.name
+    with torch.device("meta"):
+        vmf = create_model("vmf_xxs", num_classes=8)
+        assert count_flops(vmf, shape).total == pytest.approx(target, rel=1e-3)
+
+
+def _result(task, arm, lr, seed, val, test):
+    return {"task": task, "arm": arm, "label": arm, "lr": lr, "seed": seed, "val_top1": val,
+            "val_curve": [val - 5, val], "test_top1": test, "mflops_per_view": 40.0,
+            "params_m": 2.5, "train_seconds": 100.0, "token_cosine": [0.5, 0.9],
+            "attention_correlation": [0.2, 0.8]}  # fmt: skip
+
+
+def test_tuning_rule_paired_intervals_and_report(study, tmp_path):
+    results = [
+        _result("local", "vmf_xxs", lr, 0, val, 50.0)
+        for lr, val in [(3e-4, 40.0), (1e-3, 60.0), (3e-3, 60.0)]
+    ] + [_result("local", "cnn", lr, 0, val, 40.0) for lr, val in [(3e-4, 55.0), (1e-3, 50.0)]]
+    assert study.chosen_lr(results, "local", "vmf_xxs") == 1e-3  # a tie goes to the smaller
+    assert study.chosen_lr(results, "local", "cnn") == 3e-4
+    for seed, (a, b) in enumerate([(52.0, 41.0), (49.0, 43.0), (51.0, 39.0)], start=1):
+        results += [_result("local", "vmf_xxs", 1e-3, seed, 0, a),
+                    _result("local", "cnn", 3e-4, seed, 0, b)]  # fmt: skip
+    arms = {task: study.study_arms(study.TASKS[task].input_shape) for task in study.TASKS}
+    report = study.summarise(results, arms)
+    key = next(c for c in report["local"]["paired"] if c["decides_claim"])
+    assert key["differences"] == [10.0, 11.0, 6.0, 12.0]
+    mean, half = study.t_interval(key["differences"])
+    assert (key["mean"], key["half_width"]) == (mean, half) and mean == 9.75
+    assert half == pytest.approx(3.182 * 2.63 / 2, rel=1e-3)  # t(3) x sd / sqrt(4)
+    text = study.markdown(report)
+    assert "| vmf_xxs (decides the claim) | cnn | 4 | +10.0, +11.0, +6.0, +12.0 | +9.8 |" in text
+    study.plot(report, tmp_path / "study.png")
+    assert (tmp_path / "study.png").stat().st_size > 10_000
