@@ -53,9 +53,9 @@ from effvid.models import create_model
 from effvid.models.flops import count_flops, count_params
 from effvid.models.mobile_former import MOBILE_FORMER_CONFIGS, BlockSpec
 
-LRS = (3e-4, 1e-3, 3e-3)
+LRS = (1e-4, 4e-4, 1.6e-3)
 EPOCHS = 5
-TRAIN_VIDEOS = 1400
+TRAIN_VIDEOS = 1200
 FINAL_SEEDS = 5  # the key pair and the remedy; the other arms get OTHER_SEEDS
 OTHER_SEEDS = 3
 DEMO_VIDEOS = 3000

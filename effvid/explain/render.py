@@ -14,14 +14,22 @@ import torch
 PANEL_SIDE = 160  # pixels: demo clips are 56 px, upscaled so that the pictures are readable
 
 
-def overlay(frames: np.ndarray, heat: torch.Tensor, alpha: float = 0.55) -> np.ndarray:
-    """Blend a colour-mapped heat map (T, H, W) over frames (T, H, W, 3) -> uint8 frames."""
+HEAT_COLOURS = "inferno"  # perceptually uniform, dark to bright yellow
+
+
+def overlay(frames: np.ndarray, heat: torch.Tensor, strength: float = 0.9) -> np.ndarray:
+    """Paint a heat map (T, H, W) over frames (T, H, W, 3) -> uint8 frames.
+
+    The frames are shown in dimmed grey, so that the colour is the heat alone: each map relative
+    to its maximum over the clip, coloured by `HEAT_COLOURS` and opaque in proportion to the
+    square root of its value (low attention stays visible, none leaves the grey frame)."""
     import matplotlib
 
-    scaled = heat / heat.max().clamp_min(1e-12)
-    colours = matplotlib.colormaps["jet"](scaled.numpy())[..., :3] * 255.0
-    weight = alpha * scaled.numpy()[..., None] ** 0.5  # faint where the map is near zero
-    return (frames * (1.0 - weight) + colours * weight).round().astype(np.uint8)
+    scaled = (heat / heat.max().clamp_min(1e-12)).numpy()
+    grey = frames.mean(axis=-1, keepdims=True) * 0.55
+    colours = matplotlib.colormaps[HEAT_COLOURS](scaled)[..., :3] * 255.0
+    weight = strength * scaled[..., None] ** 0.5
+    return (grey * (1.0 - weight) + colours * weight).round().astype(np.uint8)
 
 
 def panels_side_by_side(
@@ -94,20 +102,23 @@ def write_grid(
 
     frames = rows[0].shape[0]
     figure, axes = plt.subplots(
-        len(rows), frames, figsize=(1.3 * frames + 1.2, 1.3 * len(rows) + 0.6), squeeze=False
+        len(rows), frames, figsize=(1.9 * frames + 1.6, 1.9 * len(rows) + 0.8), squeeze=False
     )
     for r, (panel, name) in enumerate(zip(rows, row_titles, strict=True)):
         for t in range(frames):
-            axes[r, t].imshow(panel[t])
+            axes[r, t].imshow(panel[t], interpolation="nearest")
             axes[r, t].set_xticks([])
             axes[r, t].set_yticks([])
             if r == 0:
-                axes[r, t].set_title(f"t={t}", fontsize=8)
-        axes[r, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
-    figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
+                axes[r, t].set_title(f"t={t}", fontsize=9)
+        axes[r, 0].set_ylabel(name, fontsize=9, rotation=0, ha="right", va="center")
+    if len(rows) > 1:  # heat rows: the colour scale, as a share of each map's clip maximum
+        scale = matplotlib.cm.ScalarMappable(cmap=HEAT_COLOURS)
+        bar = figure.colorbar(scale, ax=axes[1:, :].ravel().tolist(), fraction=0.015, pad=0.01)
+        bar.set_label("share of the map's maximum", fontsize=8)
+    figure.suptitle(title, fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
     return path

@@ -51,13 +51,13 @@ def _result(task, arm, lr, seed, val, test):
 def test_tuning_rule_paired_intervals_and_report(study, tmp_path):
     results = [
         _result("local", "vmf_xxs", lr, 0, val, 50.0)
-        for lr, val in [(3e-4, 40.0), (1e-3, 60.0), (3e-3, 60.0)]
-    ] + [_result("local", "cnn", lr, 0, val, 40.0) for lr, val in [(3e-4, 55.0), (1e-3, 50.0)]]
-    assert study.chosen_lr(results, "local", "vmf_xxs") == 1e-3  # a tie goes to the smaller
-    assert study.chosen_lr(results, "local", "cnn") == 3e-4
+        for lr, val in [(1e-4, 40.0), (4e-4, 60.0), (1.6e-3, 60.0)]
+    ] + [_result("local", "cnn", lr, 0, val, 40.0) for lr, val in [(1e-4, 55.0), (4e-4, 50.0)]]
+    assert study.chosen_lr(results, "local", "vmf_xxs") == 4e-4  # a tie goes to the smaller
+    assert study.chosen_lr(results, "local", "cnn") == 1e-4
     for seed, (a, b) in enumerate([(52.0, 41.0), (49.0, 43.0), (51.0, 39.0)], start=1):
-        results += [_result("local", "vmf_xxs", 1e-3, seed, 0, a),
-                    _result("local", "cnn", 3e-4, seed, 0, b)]  # fmt: skip
+        results += [_result("local", "vmf_xxs", 4e-4, seed, 0, a),
+                    _result("local", "cnn", 1e-4, seed, 0, b)]  # fmt: skip
     arms = {task: study.study_arms(study.TASKS[task].input_shape) for task in study.TASKS}
     report = study.summarise(results, arms)
     key = next(c for c in report["local"]["paired"] if c["decides_claim"])
