@@ -37,6 +37,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -351,14 +352,16 @@ def prepare_data(out: Path, progress: bool = True) -> dict[str, dict]:
 
 
 def run_all(jobs: list[Job], workers: int) -> list[dict]:
-    """Run `jobs` in `workers` processes (one fresh process per run), longest arms first."""
+    """Run `jobs` in `workers` processes (a fresh one per run: each sets its own threads and
+    starts its own data-loading process), the longest arms first."""
     if not jobs:
         return []
-    context = multiprocessing.get_context("spawn")
     jobs = sorted(jobs, key=lambda j: -RUN_COST.get(j.arm.name, 1) * (1 + (j.task == "global")))
     start, results = time.perf_counter(), []
-    with context.Pool(workers, maxtasksperchild=1) as pool:
-        for result in pool.imap_unordered(run_job, jobs):
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, max_tasks_per_child=1) as pool:
+        for future in as_completed([pool.submit(run_job, job) for job in jobs]):
+            result = future.result()
             results.append(result)
             elapsed = time.perf_counter() - start
             print(

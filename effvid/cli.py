@@ -52,6 +52,17 @@ def _card(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from effvid.deploy.onnx_export import export_registered_model
 
+    if args.stream:
+        from effvid.deploy.stream_export import export_registered_stream
+
+        if args.checkpoint is None:
+            raise ValueError("--stream exports a causal VMF checkpoint: give --checkpoint")
+        print(export_registered_stream(
+            args.model, args.output, checkpoint=args.checkpoint, chunk=args.chunk,
+            tolerance=args.tolerance,
+        ))  # fmt: skip
+        return 0
+
     result = export_registered_model(
         args.model,
         args.output,
@@ -162,6 +173,27 @@ def _predict(args: argparse.Namespace) -> int:
         else:
             prediction = predictor.predict(video, top_k=args.top_k, clips=args.clips)
             print(predictions_to_json([prediction]) if args.json else prediction)
+    return 0
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from effvid.engine.live import LiveRecognizer, run_stream
+
+    if args.checkpoint is None and args.onnx is None:
+        raise ValueError("give --checkpoint (a causal VMF) or --onnx (effvid export --stream)")
+    recognizer = LiveRecognizer(
+        args.checkpoint, model=args.model, onnx=args.onnx, smoothing=args.smoothing
+    )
+    summary = run_stream(
+        args.source,
+        recognizer,
+        output=args.output,
+        log=sys.stdout if args.json else None,
+        changes=sys.stderr if args.json else sys.stdout,
+    )
+    print(summary, file=sys.stderr)
+    if args.output:
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
@@ -289,6 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--int8", action="store_true", help="also write a dynamically quantised int8 copy"
     )
+    export.add_argument(
+        "--stream", action="store_true", help="the streaming step of a causal VMF instead"
+    )
+    export.add_argument("--chunk", type=positive_int, default=1, help="frames per streaming step")
     export.set_defaults(run=_export)
 
     bench = commands.add_parser("bench", help="measure latency and throughput of a model")
@@ -352,6 +388,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--json", action="store_true", help="JSON output")
     predict.set_defaults(run=_predict)
+
+    stream = commands.add_parser("stream", help="recognise actions live, frame by frame")
+    stream.add_argument(
+        "source",
+        help="a video file, a camera (v4l2:/dev/video0, avfoundation:0, dshow:video=NAME) or "
+        "a stream URL",
+    )
+    stream.add_argument("--checkpoint", type=Path, help="a causal VMF (model.args.causal=true)")
+    stream.add_argument("--model", help="registered model name (default: the checkpoint's)")
+    stream.add_argument("--onnx", type=Path, help="a streaming step (effvid export --stream)")
+    stream.add_argument(
+        "--smoothing", type=positive_float, default=0.3, help="weight of a new frame (0-1]"
+    )
+    stream.add_argument("--json", action="store_true", help="every step as JSON lines on stdout")
+    stream.add_argument("--output", type=Path, help="write the labelled video here (.mp4)")
+    stream.set_defaults(run=_stream)
 
     explain = commands.add_parser("explain", help="heat maps of what a model looks at")
     explain.add_argument("video", type=Path)

@@ -96,14 +96,39 @@ def export_onnx(
     With `dynamic_batch` the batch axis is free; otherwise it is `input_shape[0]`. The opset is
     recorded in the file's metadata (`effvid.opset`) besides `metadata`.
     """
+    return trace_to_onnx(
+        model,
+        (torch.randn(*input_shape),),
+        path,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_batch=dynamic_batch,
+        metadata=metadata,
+        opset=opset,
+    )
+
+
+def trace_to_onnx(
+    model: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    path: str | Path,
+    *,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    dynamic_batch: bool = True,
+    metadata: Mapping[str, str] | None = None,
+    opset: int = DEFAULT_OPSET,
+) -> Path:
+    """Trace `model(*example)` into one self-contained ONNX file with named inputs and outputs
+    (axis 0 of each a free batch axis with `dynamic_batch`) and `metadata`."""
     onnx = _require("onnx")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # ONNX has no memory layouts, and the tracer refuses channels-last parameters: trace a copy
     # whose weights are in the plain layout.
     model = copy.deepcopy(model).eval().to(memory_format=torch.contiguous_format)
-    example = torch.randn(*input_shape)
-    dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    names = [*input_names, *output_names]
+    dynamic_axes = {name: {0: "batch"} for name in names} if dynamic_batch else None
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # The exporter's deprecation notice, and tracer notes on shape checks done in Python
@@ -111,12 +136,12 @@ def export_onnx(
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 model,
-                (example,),
+                example,
                 str(path),
                 dynamo=False,
                 opset_version=opset,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
+                input_names=list(input_names),
+                output_names=list(output_names),
                 dynamic_axes=dynamic_axes,
             )
     except Exception as error:
@@ -198,8 +223,17 @@ class OnnxRunner:
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, clips: torch.Tensor | np.ndarray) -> np.ndarray:
-        array = clips.numpy() if isinstance(clips, torch.Tensor) else clips
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(array, np.float32)})[0]
+        return self.run({self.input_name: clips})[0]
+
+    def run(self, inputs: Mapping[str, torch.Tensor | np.ndarray]) -> list[np.ndarray]:
+        """Every output, for named float inputs."""
+        arrays = {
+            name: np.ascontiguousarray(
+                value.numpy() if isinstance(value, torch.Tensor) else value, np.float32
+            )
+            for name, value in inputs.items()
+        }
+        return self.session.run(None, arrays)
 
 
 def check_onnx(
@@ -256,7 +290,7 @@ def _video_clip(
 
 
 @contextmanager
-def _written_in_place(path: Path) -> Iterator[Path]:
+def written_in_place(path: Path) -> Iterator[Path]:
     """A temporary file beside `path` to write and check; it replaces `path` only when the block
     succeeds, so a failed export or check never destroys the file already there."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -311,7 +345,7 @@ def export_registered_model(
         inputs[f"video {Path(video).name}"] = _video_clip(video, preprocessing, input_shape)
     metadata = card_metadata(card, input_shape, class_names, preprocessing)
     output = Path(output or f"{model.model_name}.onnx")
-    with _written_in_place(output) as temporary:
+    with written_in_place(output) as temporary:
         export_onnx(model, temporary, input_shape, dynamic_batch=dynamic_batch, metadata=metadata)
         check = check_onnx(temporary, model, inputs, tolerance=tolerance)
     return ExportResult(output, input_shape, dynamic_batch, read_onnx_metadata(output), check)
@@ -325,7 +359,7 @@ def quantize_int8(path: str | Path, output: str | Path | None = None) -> Path:
 
     path = Path(path)
     output = Path(output) if output else path.with_suffix(".int8.onnx")
-    with _written_in_place(output) as temporary:
+    with written_in_place(output) as temporary:
         quantize_dynamic(path, temporary, weight_type=QuantType.QInt8)
         proto = onnx.load(str(temporary))
         properties = {**read_onnx_metadata(path), "effvid.quantization": "int8"}

@@ -44,6 +44,7 @@ from effvid.models.layers import (
     channel_split_attention_weights,
     use_channels_last,
 )
+from effvid.models.layers.streaming import StreamingLayer
 from effvid.models.layers.tokens import first_token, is_per_frame, with_identity
 from effvid.models.registry import ModelCard, build_model, register_model
 
@@ -65,6 +66,7 @@ class ConvLayers:
 
     input_ndim = 4
     input_layout = "(B, C, H, W)"
+    causal = False  # whether no conv sees a future frame (images have no time)
     # Channels-last runs the convs through oneDNN on CPU (1.07x for images, up to 2x for clips)
     # and makes the bridges' (B, N, C) views of the feature map contiguous for free.
     memory_format = torch.channels_last
@@ -158,18 +160,28 @@ class MobileToFormer(nn.Module):
         return channel_split_attention_weights(queries, features, self.num_heads)
 
 
-class Former(nn.Module):
+class Former(StreamingLayer, nn.Module):
     """The token Transformer layer: query-only self-attention and a 2x FFN, both post-norm.
 
     Keys and values are the tokens themselves (no projection), as in the authors' code.
     tokens: (B, M, D) -> (B, M, D); tokens per frame (B, T, M, D) all attend to each other.
     `identity` (M, D), if given, is added to the tokens for the queries and keys, not the values.
+
+    `causal` (tokens per frame, the streaming VMF): frame t's tokens attend to themselves and to
+    the tokens this layer gave frame t - 1 (zeros before the first frame), never to a later
+    frame: one frame of token memory per layer, carried along the stream.
     """
 
     def __init__(
-        self, token_dim: int, num_heads: int = 4, ffn_ratio: int = 2, drop_path: float = 0.0
+        self,
+        token_dim: int,
+        num_heads: int = 4,
+        ffn_ratio: int = 2,
+        drop_path: float = 0.0,
+        causal: bool = False,
     ) -> None:
         super().__init__()
+        self.causal = causal
         self.num_heads = num_heads
         self.ffn = nn.Sequential(
             nn.Linear(token_dim, token_dim * ffn_ratio),
@@ -183,12 +195,32 @@ class Former(nn.Module):
         self.drop_path = DropPath(drop_path)
 
     def forward(self, tokens: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
+        if self.causal:
+            return self._causal(tokens, identity)
         layout = tokens.shape
         keys = with_identity(tokens, identity).flatten(1, -2)
-        tokens = tokens.flatten(1, -2)
-        attended = channel_split_attention(self.q(keys), keys, tokens, self.num_heads)
+        return self._update(tokens.flatten(1, -2), keys, tokens.flatten(1, -2)).view(layout)
+
+    def _update(self, tokens: torch.Tensor, keys: torch.Tensor, values: torch.Tensor):
+        """tokens (B, M, D) attend to keys/values (B, N, D) -> (B, M, D); queries from the keys'
+        first M rows, which are the tokens (with their identity)."""
+        queries = self.q(keys[:, : tokens.shape[1]])
+        attended = channel_split_attention(queries, keys, values, self.num_heads)
         tokens = self.layer_norm(tokens + self.drop_path(self.channel_mlp(attended)))
-        return self.ffn_norm(tokens + self.ffn(tokens)).view(layout)
+        return self.ffn_norm(tokens + self.ffn(tokens))
+
+    def _causal(self, tokens: torch.Tensor, identity: torch.Tensor | None) -> torch.Tensor:
+        """tokens per frame (B, T, M, D) -> (B, T, M, D), frame by frame with the memory."""
+        memory = self.past()
+        if memory is None:  # the start of a stream
+            memory = tokens.new_zeros(tokens[:, 0].shape)
+        outputs = []
+        for frame in tokens.unbind(dim=1):
+            keys = torch.cat([with_identity(frame, identity), with_identity(memory, identity)], 1)
+            memory = self._update(frame, keys, torch.cat([frame, memory], 1))
+            outputs.append(memory)
+        self.keep(memory)
+        return torch.stack(outputs, dim=1)
 
 
 class FormerToMobile(nn.Module):
@@ -237,6 +269,7 @@ class GlobalBranchSpec(NamedTuple):
     former_to_mobile: bool
     dynamic_relu: bool
     hyper_reduction: int
+    causal: bool = False  # the Formers keep one frame of token memory (streaming VMF)
 
 
 class LiteBottleneck(nn.Module):
@@ -296,7 +329,9 @@ class _BridgedBlock(nn.Module):
             self.local_global = MobileToFormer(
                 in_channels, spec.token_dim, spec.bridge_heads, drop_path
             )
-        self.global_block = Former(spec.token_dim, spec.former_heads, spec.ffn_ratio, drop_path)
+        self.global_block = Former(
+            spec.token_dim, spec.former_heads, spec.ffn_ratio, drop_path, spec.causal
+        )
         if spec.former_to_mobile:
             self.global_local = FormerToMobile(
                 out_channels, spec.token_dim, spec.bridge_heads, drop_path
@@ -423,6 +458,10 @@ class MergeClassifier(nn.Module):
 
     x: (B, C, *spatial), tokens: (B, M, D), (B, T, M, D) (token 0 averaged over frames) or
     None -> logits (B, num_classes), or the (B, hidden) pre-logits.
+
+    `per_frame` (the streaming VMF): the head runs on every frame (its features pooled over H x W,
+    its token 0) and the clip's output is the mean over frames; `per_step=True` returns the
+    frames' outputs, (B, T, num_classes).
     """
 
     expansion = 6
@@ -436,8 +475,10 @@ class MergeClassifier(nn.Module):
         num_classes: int,
         pointwise_groups: int = 1,
         drop_rate: float = 0.0,
+        per_frame: bool = False,
     ) -> None:
         super().__init__()
+        self.per_frame = per_frame
         channels = in_channels * self.expansion
         self.conv = nn.Sequential(
             _shuffle(pointwise_groups),
@@ -454,14 +495,29 @@ class MergeClassifier(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(drop_rate), classifier)
 
     def forward(
-        self, x: torch.Tensor, tokens: torch.Tensor | None, pre_logits: bool = False
+        self,
+        x: torch.Tensor,
+        tokens: torch.Tensor | None,
+        pre_logits: bool = False,
+        per_step: bool = False,
     ) -> torch.Tensor:
+        if self.per_frame:
+            return self._per_frame(x, tokens, pre_logits, per_step)
         pooled = self.avgpool(self.conv(x))
         if tokens is not None:
             first = first_token(tokens)
             pooled = torch.cat([pooled, first.mean(dim=1) if is_per_frame(tokens) else first], 1)
         hidden = self.fc(pooled)
         return hidden if pre_logits else self.classifier(hidden)
+
+    def _per_frame(
+        self, x: torch.Tensor, tokens: torch.Tensor, pre_logits: bool, per_step: bool
+    ) -> torch.Tensor:
+        pooled = self.avgpool[1](self.conv(x).mean(dim=(-2, -1))).transpose(1, 2)  # (B, T, C)
+        merged = torch.cat([pooled, first_token(tokens)], dim=-1)
+        hidden = self.fc(merged.flatten(0, 1)).unflatten(0, merged.shape[:2])  # (B, T, hidden)
+        out = hidden if pre_logits else self.classifier(hidden)
+        return out if per_step else out.mean(dim=1)
 
 
 @torch.no_grad()
@@ -522,12 +578,15 @@ class MobileFormer(ClassifierModel):
         former_to_mobile: bool = True,
         dynamic_relu: bool = True,
         token_identity: bool = False,
+        causal: bool = False,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         conv_layers: ConvLayers | None = None,
     ) -> None:
         super().__init__()
         layers = conv_layers or ConvLayers()
+        if causal and not (global_branch and layers.causal):
+            raise ValueError("causal=True is for Video Mobile-Former with its global branch")
         lite_block = BlockSpec(*lite_block)
         blocks = [BlockSpec(*block) for block in blocks]
         self.input_ndim = layers.input_ndim
@@ -546,6 +605,7 @@ class MobileFormer(ClassifierModel):
                 former_to_mobile=former_to_mobile,
                 dynamic_relu=dynamic_relu,
                 hyper_reduction=hyper_reduction,
+                causal=causal,
             )
         self.stem = nn.Sequential(
             layers.stem(in_chans, stem_channels), layers.norm(stem_channels), nn.ReLU6(inplace=True)
@@ -573,6 +633,7 @@ class MobileFormer(ClassifierModel):
             num_classes,
             pointwise_groups,
             drop_rate,
+            per_frame=causal,
         )
         self.num_features = channels
         self.head_hidden_size = head_hidden

@@ -24,31 +24,32 @@ import torch
 from torch import nn
 
 from effvid.models.constants import IMAGENET_MEAN, IMAGENET_STD
-from effvid.models.layers import temporal_depthwise_conv
+from effvid.models.layers.convolution import temporal_depthwise_conv, video_conv
+from effvid.models.layers.streaming import StreamState, name_streaming_layers
 from effvid.models.mobile_former import MOBILE_FORMER_CONFIGS, ConvLayers, MobileFormer
 from effvid.models.registry import ModelCard, build_model, register_model
 
 
 class FactorizedDepthwiseConv3d(nn.Module):
-    """(2+1)-D depthwise conv: 1x3x3 spatial (channel multiplier, stride) then kt x 1 x 1 temporal.
+    """(2+1)-D depthwise conv: 1x3x3 spatial (channel multiplier, stride) then kt x 1 x 1 temporal
+    (causal, when asked).
 
     x: (B, Cin, T, H, W) -> (B, Cout, T, H / stride, W / stride).
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, temporal_kernel: int
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        temporal_kernel: int,
+        causal: bool = False,
     ) -> None:
         super().__init__()
-        self.spatial = nn.Conv3d(
-            in_channels,
-            out_channels,
-            (1, 3, 3),
-            stride=(1, stride, stride),
-            padding=(0, 1, 1),
-            groups=in_channels,
-            bias=False,
+        self.spatial = video_conv(
+            in_channels, out_channels, (1, 3, 3), stride=(1, stride, stride), groups=in_channels
         )
-        self.temporal = temporal_depthwise_conv(out_channels, temporal_kernel)
+        self.temporal = temporal_depthwise_conv(out_channels, temporal_kernel, causal=causal)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.temporal(self.spatial(x))
@@ -56,7 +57,7 @@ class FactorizedDepthwiseConv3d(nn.Module):
 
 class VideoConvLayers(ConvLayers):
     """The convolutions of a Mobile-Former over clips (B, C, T, H, W); never strided in time
-    except, optionally, in the stem."""
+    except, optionally, in the stem. `causal`: no conv sees a future frame."""
 
     input_ndim = 5
     input_layout = "(B, C, T, H, W)"
@@ -69,6 +70,7 @@ class VideoConvLayers(ConvLayers):
         factorized_depthwise: bool = False,
         stem_temporal_kernel: int = 3,
         stem_temporal_stride: int = 1,
+        causal: bool = False,
     ) -> None:
         for name, kernel in [
             ("temporal_kernel", temporal_kernel),
@@ -80,34 +82,34 @@ class VideoConvLayers(ConvLayers):
             raise ValueError("factorized_depthwise=True needs temporal_kernel > 1")
         if stem_temporal_stride < 1:
             raise ValueError(f"stem_temporal_stride must be >= 1, got {stem_temporal_stride}")
+        if causal and stem_temporal_stride != 1:
+            raise ValueError("causal=True streams frame by frame: stem_temporal_stride must be 1")
         self.temporal_kernel = temporal_kernel
         self.factorized_depthwise = factorized_depthwise
         self.stem_temporal_kernel = stem_temporal_kernel
         self.stem_temporal_stride = stem_temporal_stride
+        self.causal = causal
 
     def stem(self, in_channels: int, out_channels: int) -> nn.Module:
-        kernel = self.stem_temporal_kernel
-        return nn.Conv3d(
+        return video_conv(
             in_channels,
             out_channels,
-            (kernel, 3, 3),
+            (self.stem_temporal_kernel, 3, 3),
             stride=(self.stem_temporal_stride, 2, 2),
-            padding=(kernel // 2, 1, 1),
-            bias=False,
+            causal=self.causal,
         )
 
     def depthwise(self, in_channels: int, out_channels: int, stride: int) -> nn.Module:
         kernel = self.temporal_kernel
         if self.factorized_depthwise:
-            return FactorizedDepthwiseConv3d(in_channels, out_channels, stride, kernel)
-        return nn.Conv3d(
+            return FactorizedDepthwiseConv3d(in_channels, out_channels, stride, kernel, self.causal)
+        return video_conv(
             in_channels,
             out_channels,
             (kernel, 3, 3),
             stride=(1, stride, stride),
-            padding=(kernel // 2, 1, 1),
             groups=in_channels,
-            bias=False,
+            causal=self.causal,
         )
 
     def pointwise(self, in_channels: int, out_channels: int, groups: int = 1) -> nn.Module:
@@ -121,21 +123,31 @@ class VideoMobileFormer(MobileFormer):
     """Video Mobile-Former: clips (B, 3, T, H, W) -> logits (B, num_classes).
 
     Takes every argument of `MobileFormer` (the per-variant tables, tokens, the ablation
-    switches `global_branch`, `mobile_to_former`, `former_to_mobile`, `dynamic_relu`) plus the
-    temporal choices: `temporal_kernel` (1 or 3, depthwise convs), `factorized_depthwise`
-    ((2+1)-D depthwise), `stem_temporal_kernel` and `stem_temporal_stride`.
+    switches `global_branch`, `mobile_to_former`, `former_to_mobile`, `dynamic_relu`,
+    `token_identity`) plus the temporal choices: `temporal_kernel` (1 or 3, depthwise convs),
+    `factorized_depthwise` ((2+1)-D depthwise), `stem_temporal_kernel` and
+    `stem_temporal_stride`.
 
     `tokens_per_frame=True` (an ablation; the paper uses one set per clip): every frame after
     the stem gets its own copy of the M learned tokens, (B, T, M, D). Each frame's tokens read
     and write only that frame in the bridges, drive that frame's dynamic ReLUs, and attend to
     all T*M tokens of the clip in the Former; the head takes token 0 averaged over frames. The
     weights are those of the per-clip model, so checkpoints load into either.
+
+    `causal=True` (the streaming VMF, ours): nothing depends on a later frame. Every temporal
+    conv pads only on the past side; every frame has its own token set (as with tokens per
+    frame), and each Former layer lets a frame's tokens attend to themselves and to that
+    layer's tokens of the previous frame (one frame of token memory, carried along a stream);
+    the head gives every frame its own logits, the clip's logits being their mean. On a whole
+    clip it trains like any model; `stream_step` then runs it on a live stream, a chunk of any
+    length at a time, with constant memory. The weights are those of the other variants.
     """
 
     def __init__(
         self,
         *,
         tokens_per_frame: bool = False,
+        causal: bool = False,
         temporal_kernel: int = 3,
         factorized_depthwise: bool = False,
         stem_temporal_kernel: int = 3,
@@ -148,11 +160,46 @@ class VideoMobileFormer(MobileFormer):
             factorized_depthwise=factorized_depthwise,
             stem_temporal_kernel=stem_temporal_kernel,
             stem_temporal_stride=stem_temporal_stride,
+            causal=causal,
         )
-        super().__init__(num_classes=num_classes, conv_layers=layers, **mobile_former_args)
+        super().__init__(
+            num_classes=num_classes, conv_layers=layers, causal=causal, **mobile_former_args
+        )
         if tokens_per_frame and self.tokens is None:
             raise ValueError("tokens_per_frame=True needs the global branch (global_branch=True)")
-        self.tokens_per_frame = tokens_per_frame
+        self.tokens_per_frame = tokens_per_frame or causal
+        self.causal = causal
+        name_streaming_layers(self)
+
+    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
+        """A causal model's logits for every frame of the clips: (B, 3, T, H, W) -> (B, T, K);
+        frame t's depend on frames 0..t only."""
+        self._require_causal()
+        features = self.forward_features(x)
+        return self.classifier(features.feature_map, features.tokens, per_step=True)
+
+    def init_stream(self, batch_size: int = 1) -> StreamState:
+        """The state at the start of `batch_size` streams (zero history; filled by the first
+        step). It holds, per temporal conv, its last kt - 1 input frames, and per Former layer,
+        its tokens of the last frame: its size does not grow with the stream."""
+        self._require_causal()
+        return StreamState(batch_size=batch_size)
+
+    def stream_step(
+        self, frames: torch.Tensor, state: StreamState
+    ) -> tuple[torch.Tensor, StreamState]:
+        """The next frames of the streams, (B, 3, k, H, W) with k >= 1 -> their logits
+        (B, k, K) and the state after them, equal to `forward_steps` on the whole stream."""
+        self._require_causal()
+        if frames.shape[0] != state.batch_size:
+            raise ValueError(f"the state is for {state.batch_size} streams, got {frames.shape[0]}")
+        with state.active():
+            logits = self.forward_steps(frames)
+        return logits, state
+
+    def _require_causal(self) -> None:
+        if not self.causal:
+            raise ValueError(f"{type(self).__name__} streams only when built with causal=True")
 
 
 VMF_SOURCE = (

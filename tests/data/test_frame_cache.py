@@ -54,7 +54,7 @@ def test_cached_clips_equal_decoded_clips(videos, tmp_path):
 def test_an_undecodable_video_stays_bad_in_the_cache(videos, tmp_path):
     cache = build_frame_cache(videos, tmp_path / "cache", workers=1, progress=False)
     broken = videos.records[-1].path
-    with pytest.raises(VideoDecodeError, match="broken.mp4"):
+    with pytest.raises(VideoDecodeError, match=r"broken\.mp4"):
         cache.reader(broken)
     dataset = _dataset(videos, cache)
     dataset[4]  # replaced by the next readable video, as without the cache

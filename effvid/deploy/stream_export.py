@@ -1,0 +1,201 @@
+"""The streaming step of a causal Video Mobile-Former as an ONNX file: what an app on a device
+ships to recognise actions live, frame by frame, with ONNX Runtime and no Python model.
+
+The file computes one step, a chunk of frames and the state in, their logits and the next state
+out, the state as explicit tensors:
+
+    inputs   frames                      (B, 3, chunk, S, S), normalised as the metadata says
+             state.<layer>               one per streaming layer of the model
+    outputs  logits                      (B, chunk, num_classes), one row per frame
+             next_state.<layer>          the same shapes as state.<layer>
+
+`<layer>` is the layer's path in the model: for a causal temporal conv (`stem.0`,
+`features.3.conv1.0`, ...) its last kt - 1 input frames (B, C, kt - 1, H, W); for a Former layer
+(`features.3.global_block`, ...) its tokens of the last frame (B, M, D). A stream starts from all
+zeros (`effvid.stream` in the metadata lists the names and shapes) and feeds each step the
+`next_state` of the previous one. The metadata also carries the model card, the class names and
+the preprocessing, as for `effvid export`.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from effvid.data.preprocessing import Preprocessing
+from effvid.deploy.onnx_export import (
+    DEFAULT_TOLERANCE,
+    OnnxExportError,
+    OnnxRunner,
+    card_metadata,
+    read_exported_model,
+    read_onnx_metadata,
+    trace_to_onnx,
+    written_in_place,
+)
+from effvid.models.layers.streaming import StreamState
+
+FRAMES_NAME = "frames"
+LOGITS_NAME = "logits"
+CHECK_FRAMES = 32
+
+
+def zero_state(model: nn.Module, frame_size: int, batch_size: int = 1) -> StreamState:
+    """The start of `batch_size` streams with every state tensor present (zeros), as a runtime
+    that needs fixed inputs wants it: the shapes come from one step on a blank frame."""
+    probe = model.init_stream(batch_size)
+    with torch.no_grad():
+        model.stream_step(torch.zeros(batch_size, 3, 1, frame_size, frame_size), probe)
+    return StreamState(
+        {name: torch.zeros_like(tensor) for name, tensor in probe.tensors.items()},
+        batch_size=batch_size,
+    )
+
+
+class StreamStep(nn.Module):
+    """`model.stream_step` with the state as a flat list of tensors in `names` order."""
+
+    def __init__(self, model: nn.Module, names: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.names = names
+
+    def forward(self, frames: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        current = StreamState(dict(zip(self.names, state, strict=True)), batch_size=len(frames))
+        logits, following = self.model.stream_step(frames, current)
+        return (logits, *(following.tensors[name] for name in self.names))
+
+
+@dataclass(frozen=True)
+class StreamExport:
+    path: Path
+    chunk: int
+    frame_size: int
+    state_shapes: dict[str, list[int]]
+    worst_difference: float
+
+    def __str__(self) -> str:
+        size_mb = self.path.stat().st_size / 2**20
+        return (
+            f"wrote {self.path} ({size_mb:.1f} MB): the streaming step, {self.chunk} frame(s) of "
+            f"{self.frame_size} px and {len(self.state_shapes)} state tensors in and out\n"
+            f"max |onnxruntime - eager| over a {CHECK_FRAMES}-frame stream: "
+            f"{self.worst_difference:.2e}"
+        )
+
+
+class OnnxStream:
+    """A streaming step exported by `export_stream_step`, run with ONNX Runtime:
+    `state = stream.init_state()`, then `logits, state = stream.step(frames, state)`."""
+
+    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+        metadata = read_onnx_metadata(path)
+        if "effvid.stream" not in metadata:
+            raise OnnxExportError(f"{path} is not a streaming step (`effvid export --stream`)")
+        stream = json.loads(metadata["effvid.stream"])
+        self.names, self.shapes = list(stream["state_shapes"]), stream["state_shapes"]
+        self.chunk, self.frame_size = stream["chunk"], stream["frame_size"]
+        # card, class names, preprocessing (absent from a bare export_stream_step)
+        self.exported = read_exported_model(path) if "effvid.card" in metadata else None
+        self.runner = OnnxRunner(path, threads=threads)
+
+    def init_state(self, batch_size: int = 1) -> list[np.ndarray]:
+        return [np.zeros([batch_size, *self.shapes[n][1:]], np.float32) for n in self.names]
+
+    def step(
+        self, frames: torch.Tensor | np.ndarray, state: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        named = zip(self.names, state, strict=True)
+        inputs = {FRAMES_NAME: frames, **{f"state.{name}": tensor for name, tensor in named}}
+        logits, *following = self.runner.run(inputs)
+        return logits, following
+
+
+def export_stream_step(
+    model: nn.Module,
+    output: str | Path,
+    *,
+    frame_size: int,
+    chunk: int = 1,
+    metadata: dict[str, str] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> StreamExport:
+    """Export the streaming step of causal `model` (chunks of `chunk` frames of `frame_size`
+    px, dynamic batch) and check it with ONNX Runtime against the eager model on a 32-frame
+    stream; `output` is replaced only by a file that passed."""
+    model = model.eval()
+    state = zero_state(model, frame_size)
+    names = list(state.tensors)
+    shapes = {name: list(tensor.shape) for name, tensor in state.tensors.items()}
+    frames = torch.zeros(1, 3, chunk, frame_size, frame_size)
+    stream_info = {"chunk": chunk, "frame_size": frame_size, "state_shapes": shapes}
+    properties = {**(metadata or {}), "effvid.stream": json.dumps(stream_info)}
+    output = Path(output)
+    with written_in_place(output) as temporary:
+        trace_to_onnx(
+            StreamStep(model, names),
+            (frames, *state.tensors.values()),
+            temporary,
+            input_names=[FRAMES_NAME, *(f"state.{name}" for name in names)],
+            output_names=[LOGITS_NAME, *(f"next_state.{name}" for name in names)],
+            metadata=properties,
+        )
+        worst = check_stream(temporary, model, frame_size, chunk)
+        if worst > tolerance:
+            raise OnnxExportError(
+                f"the exported streaming step differs from the eager model by {worst:.2e} "
+                f"(tolerance {tolerance:.0e})"
+            )
+    return StreamExport(output, chunk, frame_size, shapes, worst)
+
+
+def check_stream(path: str | Path, model: nn.Module, frame_size: int, chunk: int) -> float:
+    """The largest |ONNX Runtime - eager| logit over a random stream of CHECK_FRAMES frames, the
+    exported step fed chunk by chunk, eager on the whole stream at once."""
+    generator = torch.Generator().manual_seed(0)
+    frames = CHECK_FRAMES - CHECK_FRAMES % chunk
+    clip = torch.randn(1, 3, frames, frame_size, frame_size, generator=generator)
+    with torch.no_grad():
+        expected = model.forward_steps(clip).numpy()
+    stream = OnnxStream(path)
+    state, outputs = stream.init_state(), []
+    for start in range(0, frames, chunk):
+        logits, state = stream.step(clip[:, :, start : start + chunk], state)
+        outputs.append(logits)
+    return float(np.abs(np.concatenate(outputs, axis=1) - expected).max())
+
+
+def export_registered_stream(
+    name: str | None,
+    output: str | Path | None,
+    *,
+    checkpoint: str | Path,
+    chunk: int = 1,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> StreamExport:
+    """`effvid export --stream`: the streaming step of a causal VMF checkpoint (`model.args`
+    with `causal: true`), with its class names and preprocessing in the metadata."""
+    from effvid.models import get_model_card
+    from effvid.models.weights import load_model
+
+    model, report = load_model(name, checkpoint)
+    if not getattr(model, "causal", False):
+        raise OnnxExportError(
+            f"{checkpoint} is not a causal model: train one with model.args.causal=true to stream"
+        )
+    card = get_model_card(model.model_name)
+    preprocessing = Preprocessing.resolve(report.preprocessing, card)
+    shape = card.batch_shape(1, chunk, preprocessing.crop_size)
+    metadata = card_metadata(card, shape, report.class_names or [], preprocessing)
+    target = Path(output or f"{model.model_name}_stream.onnx")
+    return export_stream_step(
+        model,
+        target,
+        frame_size=preprocessing.crop_size,
+        chunk=chunk,
+        metadata=metadata,
+        tolerance=tolerance,
+    )

@@ -1,0 +1,252 @@
+"""`effvid stream`: recognise actions live, frame by frame, with a causal Video Mobile-Former.
+
+A source (a video file, a camera, a network stream; anything FFmpeg opens through PyAV) is
+decoded frame by frame. Every `sampling_rate`-th frame (the model's frame rate, from the
+checkpoint's preprocessing) is resized and centre-cropped as in training and fed to the model's
+streaming step, which carries its state from frame to frame: each new frame costs one frame of
+computation, whatever the length of the stream.
+
+The verdict: every step gives class probabilities for the frame just seen (the head on the
+current tokens and the current frame's pooled features); the label shown is the argmax of their
+exponential moving average, `p = (1 - a) p + a p_t` with `a` the `smoothing` (0.3: a new action
+takes over within a few steps, one odd frame does not flip the label).
+
+Cameras: PyAV opens them by FFmpeg input format, written here as `FORMAT:DEVICE`:
+`v4l2:/dev/video0` (Linux), `avfoundation:0` (macOS), `dshow:video=Integrated Camera`
+(Windows). Network streams by URL (`rtsp://...`, `http://...`). A frame that cannot be decoded
+is skipped and counted, never fatal.
+"""
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import TextIO
+
+import av
+import numpy as np
+import torch
+
+from effvid.data import EvalClips, Preprocessing, VideoDecodeError
+from effvid.data.decoding import frame_to_rgb
+from effvid.data.transforms import crop_view
+
+CAMERA_FORMATS = ("v4l2", "avfoundation", "dshow")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The stream's verdict after one step."""
+
+    seconds: float  # into the source
+    frame: int  # index of the decoded frame
+    label: str
+    score: float  # smoothed probability of `label`
+    latency_ms: float  # preprocessing and model step for this frame
+
+    def as_dict(self) -> dict:
+        return {"seconds": round(self.seconds, 3), "frame": self.frame, "label": self.label,
+                "score": round(self.score, 4), "latency_ms": round(self.latency_ms, 2)}  # fmt: skip
+
+
+class LiveRecognizer:
+    """A causal model's streaming step on one stream, with smoothing: `push(frame)` per frame.
+
+    `checkpoint` (eager PyTorch) or `onnx` (an `effvid export --stream` file)."""
+
+    def __init__(
+        self,
+        checkpoint: str | Path | None = None,
+        *,
+        model: str | None = None,
+        onnx: str | Path | None = None,
+        smoothing: float = 0.3,
+    ) -> None:
+        if not 0 < smoothing <= 1:
+            raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
+        self.smoothing = smoothing
+        if onnx is not None:
+            self._init_onnx(Path(onnx))
+        elif checkpoint is not None:
+            self._init_eager(checkpoint, model)
+        else:
+            raise ValueError("give a causal checkpoint or a streaming ONNX file")
+        self.clips = EvalClips(self.preprocessing)
+        self.average: torch.Tensor | None = None
+
+    def _init_eager(self, checkpoint: str | Path, model: str | None) -> None:
+        from effvid.models import get_model_card, load_model
+
+        network, report = load_model(model, checkpoint)
+        if not getattr(network, "causal", False):
+            raise ValueError(
+                f"{checkpoint} holds a model that is not causal: streaming needs one trained with "
+                "model.args.causal=true"
+            )
+        self.network = network
+        self.class_names = report.class_names or []
+        self.preprocessing = Preprocessing.resolve(
+            report.preprocessing, get_model_card(network.model_name)
+        )
+        state = network.init_stream(1)
+
+        @torch.no_grad()
+        def step(clip: torch.Tensor) -> torch.Tensor:
+            logits, _ = network.stream_step(clip, state)
+            return logits[0, -1]
+
+        self._step = step
+
+    def _init_onnx(self, path: Path) -> None:
+        from effvid.deploy.stream_export import OnnxStream
+
+        stream = OnnxStream(path)
+        if stream.exported is None:
+            raise ValueError(f"{path} carries no preprocessing (export it with effvid export)")
+        self.class_names = stream.exported.class_names
+        self.preprocessing = stream.exported.preprocessing
+        state = stream.init_state()
+
+        def step(clip: torch.Tensor) -> torch.Tensor:
+            nonlocal state
+            logits, state = stream.step(clip, state)
+            return torch.from_numpy(logits[0, -1])
+
+        self._step = step
+
+    def class_name(self, index: int) -> str:
+        return self.class_names[index] if index < len(self.class_names) else str(index)
+
+    def push(self, rgb: np.ndarray, *, seconds: float, frame: int) -> Reading:
+        """One frame, uint8 (H, W, 3) at the short side of the preprocessing -> the verdict."""
+        start = time.perf_counter()
+        clip, _ = self.clips.transform(torch.from_numpy(rgb)[None], -1)  # (3, 1, H, W)
+        clip = crop_view(clip, self.clips.crop_size, 0, 1)[None]
+        probabilities = self._step(clip).float().softmax(dim=-1)
+        latency = (time.perf_counter() - start) * 1000
+        if self.average is None:
+            self.average = probabilities
+        else:
+            self.average = (1 - self.smoothing) * self.average + self.smoothing * probabilities
+        best = int(self.average.argmax())
+        return Reading(seconds, frame, self.class_name(best), float(self.average[best]), latency)
+
+
+def open_source(source: str) -> av.container.InputContainer:
+    """A file, a URL, or a camera as `FORMAT:DEVICE` (see the module docstring)."""
+    camera_format, _, device = source.partition(":")
+    try:
+        if camera_format in CAMERA_FORMATS and device:
+            return av.open(device, format=camera_format)
+        return av.open(source)
+    except (av.FFmpegError, OSError) as error:
+        raise VideoDecodeError.from_exception(source, error) from None
+
+
+@dataclass
+class StreamSummary:
+    decoded: int = 0
+    processed: int = 0
+    dropped: int = 0  # packets that could not be decoded
+    latencies: list[float] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        median = statistics.median(self.latencies) if self.latencies else float("nan")
+        return (
+            f"{self.decoded} frames decoded, {self.processed} through the model "
+            f"({median:.1f} ms per frame, median), {self.dropped} undecodable skipped"
+        )
+
+
+def decoded_frames(container: av.container.InputContainer, summary: StreamSummary) -> Iterator:
+    """The source's frames, skipping (and counting) the packets that fail to decode."""
+    stream = container.streams.video[0]
+    stream.codec_context.thread_count = 1
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            summary.dropped += 1
+            continue
+        for frame in frames:
+            summary.decoded += 1
+            yield frame
+
+
+def run_stream(
+    source: str,
+    recognizer: LiveRecognizer,
+    *,
+    output: str | Path | None = None,
+    log: TextIO | None = None,
+    changes: TextIO = sys.stdout,
+) -> StreamSummary:
+    """Recognise `source` live: print each change of label to `changes`, every step as JSON
+    lines to `log`, and, with `output`, write the video with the label drawn on every frame."""
+    summary = StreamSummary()
+    stride = recognizer.preprocessing.sampling_rate
+    shown: str | None = None
+    reading: Reading | None = None
+    with open_source(source) as container:
+        fps = float(container.streams.video[0].average_rate or 25)
+        writer = AnnotatedVideo(output, fps) if output is not None else None
+        try:
+            for index, frame in enumerate(decoded_frames(container, summary)):
+                seconds = float(frame.time) if frame.time is not None else index / fps
+                if index % stride == 0:
+                    rgb = frame_to_rgb(frame, recognizer.preprocessing.short_side)
+                    reading = recognizer.push(rgb, seconds=seconds, frame=index)
+                    summary.processed += 1
+                    summary.latencies.append(reading.latency_ms)
+                    summary.readings.append(reading)
+                    if log is not None:
+                        log.write(json.dumps(reading.as_dict()) + "\n")
+                    if reading.label != shown:
+                        shown = reading.label
+                        line = f"{seconds:7.2f} s  {reading.label}  {reading.score:.2f}"
+                        print(f"{line}  ({reading.latency_ms:.1f} ms)", file=changes, flush=True)
+                if writer is not None:
+                    writer.write(frame_to_rgb(frame), reading)
+        finally:
+            if writer is not None:
+                writer.close()
+    return summary
+
+
+class AnnotatedVideo:
+    """An H.264 mp4 of the source's frames with the current label, its score and a confidence
+    bar drawn at the top."""
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.container = av.open(str(path), "w")
+        self.stream = self.container.add_stream(
+            "libx264", rate=Fraction(fps).limit_denominator(1001)
+        )
+        self.stream.pix_fmt = "yuv420p"
+        self.size: tuple[int, int] | None = None
+
+    def write(self, rgb: np.ndarray, reading: Reading | None) -> None:
+        from PIL import Image, ImageDraw
+
+        if self.size is None:  # yuv420p needs even sides
+            self.size = (rgb.shape[1] // 2 * 2, rgb.shape[0] // 2 * 2)
+            self.stream.width, self.stream.height = self.size
+        image = Image.fromarray(rgb[: self.size[1], : self.size[0]])
+        if reading is not None:
+            draw = ImageDraw.Draw(image)
+            width = self.size[0]
+            draw.rectangle((0, 0, width, 14), fill=(0, 0, 0))
+            draw.rectangle((0, 12, round(width * reading.score), 14), fill=(255, 200, 0))
+            draw.text((2, 0), f"{reading.label} {reading.score:.2f}", fill=(255, 255, 255))
+        frame = av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24")
+        self.container.mux(self.stream.encode(frame))
+
+    def close(self) -> None:
+        self.container.mux(self.stream.encode())
+        self.container.close()

