@@ -162,18 +162,81 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict(args: argparse.Namespace) -> int:
-    from effvid.engine.predictor import Predictor, predictions_to_json, timeline_to_csv
+def _request(args: argparse.Namespace):
+    from effvid.engine.collection import ClipRequest
 
-    predictor = Predictor(args.model, args.checkpoint, onnx=args.onnx)
-    for video in args.videos:
-        if args.timeline:
-            rows = predictor.timeline(video, window=args.window, stride=args.stride)
-            print(predictions_to_json(rows) if args.json else timeline_to_csv(rows), end="")
-        else:
-            prediction = predictor.predict(video, top_k=args.top_k, clips=args.clips)
-            print(predictions_to_json([prediction]) if args.json else prediction)
-    return 0
+    if args.timeline:
+        return ClipRequest(clips=None, window=args.window, stride=args.stride)
+    return ClipRequest(clips=args.clips)
+
+
+def _record_lines(record: dict) -> list[str]:
+    def top(entries: list[dict]) -> str:
+        return ", ".join(f"{entry['label']} {entry['score']:.3f}" for entry in entries)
+
+    if "timeline" in record:
+        return [f"{record['video']} [{w['start']:.1f}-{w['end']:.1f} s]: {top(w['top'])}"
+                for w in record["timeline"]]  # fmt: skip
+    return [f"{record['video']}: {top(record['top'])}"]
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import json
+
+    from effvid.engine.collection import predict_collection
+
+    if args.checkpoint is None and args.onnx is None:
+        raise ValueError("give --checkpoint (and --model if it does not name it) or --onnx")
+    records: list[dict] = []
+
+    def show(record: dict) -> None:
+        if args.json:
+            records.append(record)
+        elif args.output is None:
+            print("\n".join(_record_lines(record)), flush=True)
+
+    summary = predict_collection(
+        args.videos,
+        model=args.model,
+        checkpoint=args.checkpoint,
+        onnx=args.onnx,
+        output=args.output,
+        request=_request(args),
+        top_k=args.top_k,
+        root=args.root,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=args.device,
+        on_record=show,
+    )
+    if args.json:
+        print(json.dumps(records, indent=1))
+    for video, reason in summary.failed:
+        print(f"unreadable: {video}: {reason}", file=sys.stderr)
+    print(summary, file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def _features(args: argparse.Namespace) -> int:
+    from effvid.engine.collection import extract_features
+
+    summary = extract_features(
+        args.videos,
+        args.output,
+        checkpoint=args.checkpoint,
+        model=args.model,
+        layer=args.layer,
+        per_clip=args.per_clip,
+        request=_request(args),
+        root=args.root,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=args.device,
+    )
+    for video, reason in summary.failed:
+        print(f"unreadable: {video}: {reason}", file=sys.stderr)
+    print(f"{summary}; features in {args.output}", file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def _stream(args: argparse.Namespace) -> int:
@@ -280,6 +343,29 @@ def positive_float(text: str) -> float:
     return _number(text, float, 0.0, strict=True)
 
 
+def _collection_arguments(parser: argparse.ArgumentParser) -> None:
+    """What `predict` and `features` share: the inputs, the model, the clips, the pipeline."""
+    parser.add_argument(
+        "videos", nargs="+", type=Path, help="video files, folders, list or annotation files"
+    )
+    parser.add_argument("--root", type=Path, help="folder the annotation files' videos are in")
+    parser.add_argument("--model", help="registered model name (default: the checkpoint's)")
+    parser.add_argument("--checkpoint", type=Path, help="trained weights")
+    parser.add_argument(
+        "--clips", type=positive_int, default=10, help="clips spread over each video"
+    )
+    parser.add_argument("--timeline", action="store_true", help="clips along time, in windows")
+    parser.add_argument(
+        "--window", type=positive_float, default=2.0, help="timeline window, seconds"
+    )
+    parser.add_argument("--stride", type=positive_float, default=1.0, help="timeline step, seconds")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="clips per batch")
+    parser.add_argument(
+        "--workers", type=non_negative_int, default=2, help="decoding processes (0: in-process)"
+    )
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="effvid", description="Efficient video recognition.")
     parser.add_argument("--version", action="version", version=f"effvid {__version__}")
@@ -370,24 +456,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(run=_eval)
 
-    predict = commands.add_parser("predict", help="what is in these videos")
-    predict.add_argument("videos", nargs="+", type=Path)
-    predict.add_argument("--model", help="registered model name (default: the checkpoint's)")
-    predict.add_argument("--checkpoint", type=Path)
+    predict = commands.add_parser("predict", help="label videos, a few or a whole collection")
+    _collection_arguments(predict)
     predict.add_argument("--onnx", type=Path, help="an exported model instead")
     predict.add_argument("--top-k", type=positive_int, default=5)
     predict.add_argument(
-        "--clips", type=positive_int, default=10, help="clips spread over the video"
+        "--output", type=Path, help="write records as they come (.jsonl or .csv); reruns resume"
     )
-    predict.add_argument("--timeline", action="store_true", help="labels over time")
-    predict.add_argument(
-        "--window", type=positive_float, default=2.0, help="timeline window, seconds"
-    )
-    predict.add_argument(
-        "--stride", type=positive_float, default=1.0, help="timeline step, seconds"
-    )
-    predict.add_argument("--json", action="store_true", help="JSON output")
+    predict.add_argument("--json", action="store_true", help="one JSON document on stdout")
     predict.set_defaults(run=_predict)
+
+    features = commands.add_parser("features", help="embed videos into a feature store")
+    _collection_arguments(features)
+    features.add_argument("--output", type=Path, required=True, help="the store's folder")
+    features.add_argument(
+        "--layer",
+        choices=["pre_logits", "tokens", "logits"],
+        default="pre_logits",
+        help="pre-logits (default), the global tokens (Mobile-Former family) or the logits",
+    )
+    features.add_argument(
+        "--per-clip", action="store_true", help="one row per clip along the video, not the mean"
+    )
+    features.set_defaults(run=_features)
 
     stream = commands.add_parser("stream", help="recognise actions live, frame by frame")
     stream.add_argument(

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import torch
 
+from effvid.data.decoding import VideoInfo
 from effvid.data.sampling import ClipSampler, DenseSampler, SegmentSampler
 from effvid.data.transforms import EvalTransform, crop_view
 
@@ -111,3 +112,46 @@ class EvalClips:
     def clip(self, reader, view: int = 0, num_views: int = 1) -> torch.Tensor:
         """Temporal test view `view` of `num_views` of an open video, centre crop."""
         return self.read(reader, self.frame_indices(reader.info.num_frames, view, num_views))
+
+    def plan(
+        self,
+        info: VideoInfo,
+        *,
+        clips: int | None = None,
+        window: float | None = None,
+        stride: float | None = None,
+    ) -> "ClipPlan":
+        """Which clips of a video to read: the whole video as `clips` test views spread over it,
+        or a timeline, one clip in the middle of each `window` seconds, every `stride` seconds."""
+        fps = info.fps or 30.0
+        total = info.num_frames
+        if window is None:
+            count = clips or 1
+            indices = [self.frame_indices(total, view, count) for view in range(count)]
+            spans = [(min(clip) / fps, (max(clip) + 1) / fps) for clip in indices]
+            return ClipPlan(indices, spans)
+        length = min(total, max(1, round(window * fps)))
+        starts = range(0, total - length + 1, max(1, round((stride or window) * fps)))
+        centre = self.frame_indices(length)
+        indices = [[start + i for i in centre] for start in starts]
+        return ClipPlan(indices, [(start / fps, (start + length) / fps) for start in starts])
+
+    def read_many(self, reader, plan: "ClipPlan") -> torch.Tensor:
+        """Every clip of `plan` from an open video, each frame decoded and transformed once:
+        (len(plan), 3, T, crop_size, crop_size)."""
+        wanted = sorted({index for clip in plan.indices for index in clip})
+        frames, _ = self.transform(reader.read(wanted).frames, -1)  # (3, N, H, W)
+        position = {index: place for place, index in enumerate(wanted)}
+        clips = [frames[:, [position[i] for i in clip]] for clip in plan.indices]
+        return torch.stack([crop_view(clip, self.crop_size, 0, 1) for clip in clips])
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """The clips to read from one video: their frame indices and their spans in seconds."""
+
+    indices: list[list[int]]
+    spans: list[tuple[float, float]]
+
+    def __len__(self) -> int:
+        return len(self.indices)

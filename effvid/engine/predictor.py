@@ -7,14 +7,15 @@ clips spread over the whole video are averaged, so that a long video is not judg
 seconds.
 """
 
-import json
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from effvid.data import EvalClips, Preprocessing, open_video
+from effvid.data.preprocessing import ClipPlan
 from effvid.models import get_model_card, load_model
 
 
@@ -41,6 +42,13 @@ class Prediction:
         pairs = zip(self.labels, self.scores, strict=True)
         top = ", ".join(f"{label} {score:.3f}" for label, score in pairs)
         return f"{self.video}{when}: {top}"
+
+
+def inference_autocast(device: torch.device):
+    """bf16 autocast for inference on a GPU; nothing on the CPU, where it does not pay off."""
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return nullcontext()
 
 
 class Predictor:
@@ -87,14 +95,13 @@ class Predictor:
 
     @torch.no_grad()
     def _run_torch(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.network(clips.to(self.device)).float().cpu()
+        with inference_autocast(self.device):
+            return self.network(clips.to(self.device)).float().cpu()
 
-    def _clip_scores(self, reader, clips: Sequence[Sequence[int]]) -> torch.Tensor:
-        """(len(clips), classes) probabilities, one row per clip of frame indices."""
-        batch = [self.clips.read(reader, indices) for indices in clips]
-        logits = torch.cat(
-            [self.run(torch.stack(batch[i : i + 8])) for i in range(0, len(batch), 8)]
-        )
+    def _clip_scores(self, reader, plan: ClipPlan) -> torch.Tensor:
+        """(len(plan), classes) probabilities, one row per clip of the plan."""
+        batch = self.clips.read_many(reader, plan)
+        logits = torch.cat([self.run(batch[i : i + 8]) for i in range(0, len(batch), 8)])
         return logits.softmax(dim=-1)
 
     def _prediction(self, video: str, scores: torch.Tensor, top_k: int, **window) -> Prediction:
@@ -109,10 +116,8 @@ class Predictor:
         """Top-k labels of the whole video: mean probabilities of `clips` test clips spread over
         it (the sampler's test views)."""
         with open_video(video, short_side=self.preprocessing.short_side) as reader:
-            total = reader.info.num_frames
-            views = [self.clips.frame_indices(total, v, clips) for v in range(clips)]
-            scores = self._clip_scores(reader, views).mean(dim=0)
-        return self._prediction(str(video), scores, top_k)
+            scores = self._clip_scores(reader, self.clips.plan(reader.info, clips=clips))
+        return self._prediction(str(video), scores.mean(dim=0), top_k)
 
     def timeline(
         self, video: str | Path, *, window: float = 2.0, stride: float = 1.0, top_k: int = 3
@@ -120,25 +125,9 @@ class Predictor:
         """Labels over time: one clip in the middle of each window of `window` seconds, windows
         every `stride` seconds."""
         with open_video(video, short_side=self.preprocessing.short_side) as reader:
-            fps = reader.info.fps or 30.0
-            total = reader.info.num_frames
-            window_frames = min(total, max(1, round(window * fps)))
-            starts = list(range(0, total - window_frames + 1, max(1, round(stride * fps))))
-            centre = self.clips.frame_indices(window_frames)
-            scores = self._clip_scores(reader, [[s + i for i in centre] for s in starts])
-        windows = [(start / fps, min(start + window_frames, total) / fps) for start in starts]
+            plan = self.clips.plan(reader.info, window=window, stride=stride)
+            scores = self._clip_scores(reader, plan)
         return [
             self._prediction(str(video), row, top_k, start=begin, end=end)
-            for (begin, end), row in zip(windows, scores, strict=True)
+            for (begin, end), row in zip(plan.spans, scores, strict=True)
         ]
-
-
-def predictions_to_json(predictions: Sequence[Prediction]) -> str:
-    return json.dumps([p.as_dict() for p in predictions], indent=1)
-
-
-def timeline_to_csv(predictions: Sequence[Prediction]) -> str:
-    lines = ["video,start,end,label,score"]
-    for p in predictions:
-        lines.append(f"{p.video},{p.start:.3f},{p.end:.3f},{p.labels[0]},{p.scores[0]:.5f}")
-    return "\n".join(lines) + "\n"
