@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from effvid.models.layers.convolution import PointwiseConv3d
+
 FLOP_TYPES = ("conv", "linear", "matmul", "norm", "pool")
 
 aten = torch.ops.aten
@@ -99,20 +101,21 @@ class FlopCount:
 
 
 class _MultiplyAddCounter(TorchDispatchMode):
-    """Sums the multiply-adds of the ATen ops it sees; products in an nn.Linear are 'linear'."""
+    """Sums the multiply-adds of the ATen ops it sees; matrix products inside an nn.Linear are
+    'linear', inside a 1x1x1 conv computed as a product (`PointwiseConv3d`) 'conv'."""
 
     def __init__(self) -> None:
         super().__init__()
         self.counts: Counter[str] = Counter()
-        self.linear_depth = 0
+        self.module_kinds: list[str] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         rule = _RULES.get(func.overloadpacket)
         if rule is not None:
             kind, formula = rule
-            if kind == "matmul" and self.linear_depth > 0:
-                kind = "linear"
+            if kind == "matmul" and self.module_kinds:
+                kind = self.module_kinds[-1]
             self.counts[kind] += formula(args, out[0] if isinstance(out, tuple) else out)
         return out
 
@@ -131,17 +134,21 @@ def count_flops(
         device = first.device if first is not None else "cpu"
     counter = _MultiplyAddCounter()
 
-    def enter_linear(module: nn.Module, args: tuple) -> None:
-        counter.linear_depth += 1
+    def enter(kind: str):
+        def hook(module: nn.Module, args: tuple) -> None:
+            counter.module_kinds.append(kind)
 
-    def leave_linear(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
-        counter.linear_depth -= 1
+        return hook
+
+    def leave(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+        counter.module_kinds.pop()
 
     hooks = []
     for module in model.modules():
-        if isinstance(module, nn.Linear):
-            hooks.append(module.register_forward_pre_hook(enter_linear))
-            hooks.append(module.register_forward_hook(leave_linear))
+        kind = "linear" if isinstance(module, nn.Linear) else "conv"
+        if isinstance(module, nn.Linear | PointwiseConv3d):
+            hooks.append(module.register_forward_pre_hook(enter(kind)))
+            hooks.append(module.register_forward_hook(leave))
     was_training = model.training
     model.eval()
     try:

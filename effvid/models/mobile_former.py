@@ -254,8 +254,11 @@ class FormerToMobile(nn.Module):
 
     def _read(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         queries = x.flatten(2).transpose(1, 2).contiguous()  # (B, N, C), see MobileToFormer
-        read = channel_split_attention(queries, keys, values, self.num_heads)
-        return x + self.drop_path(read.transpose(1, 2).reshape(x.shape))
+        read = channel_split_attention(queries, keys, values, self.num_heads)  # (B, N, C)
+        # (B, N, C) is the channels-last layout of x: a view back to (B, C, *spatial), no copy
+        read = read.unflatten(1, x.shape[2:])
+        read = read.permute(0, read.ndim - 1, *range(1, read.ndim - 1))
+        return x + self.drop_path(read)
 
 
 class GlobalBranchSpec(NamedTuple):

@@ -24,7 +24,12 @@ import torch
 from torch import nn
 
 from effvid.models.constants import IMAGENET_MEAN, IMAGENET_STD
-from effvid.models.layers.convolution import temporal_depthwise_conv, video_conv
+from effvid.models.layers.convolution import (
+    FramewiseConv3d,
+    PointwiseConv3d,
+    temporal_depthwise_conv,
+    video_conv,
+)
 from effvid.models.layers.streaming import StreamState, name_streaming_layers
 from effvid.models.mobile_former import MOBILE_FORMER_CONFIGS, ConvLayers, MobileFormer
 from effvid.models.registry import ModelCard, build_model, register_model
@@ -91,10 +96,16 @@ class VideoConvLayers(ConvLayers):
         self.causal = causal
 
     def stem(self, in_channels: int, out_channels: int) -> nn.Module:
+        kernel = (self.stem_temporal_kernel, 3, 3)
+        if not self.causal and self.stem_temporal_stride == 1:  # oneDNN's 2-D path on CPU
+            return FramewiseConv3d(
+                in_channels, out_channels, kernel, stride=(1, 2, 2), padding=(kernel[0] // 2, 1, 1),
+                bias=False,
+            )  # fmt: skip
         return video_conv(
             in_channels,
             out_channels,
-            (self.stem_temporal_kernel, 3, 3),
+            kernel,
             stride=(self.stem_temporal_stride, 2, 2),
             causal=self.causal,
         )
@@ -113,7 +124,7 @@ class VideoConvLayers(ConvLayers):
         )
 
     def pointwise(self, in_channels: int, out_channels: int, groups: int = 1) -> nn.Module:
-        return nn.Conv3d(in_channels, out_channels, 1, groups=groups, bias=False)
+        return PointwiseConv3d(in_channels, out_channels, 1, groups=groups, bias=False)
 
     def norm(self, channels: int) -> nn.Module:
         return nn.BatchNorm3d(channels)

@@ -22,6 +22,7 @@ from torch import nn
 
 from effvid.models.base import ClassifierModel, Features, linear_classifier
 from effvid.models.layers import temporal_depthwise_conv
+from effvid.models.layers.convolution import FramewiseConv3d, PointwiseConv3d
 from effvid.models.registry import ModelCard, build_model, register_model
 
 X3D_MEAN = (0.45, 0.45, 0.45)
@@ -44,7 +45,7 @@ class Stem(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, temporal_kernel: int = 5) -> None:
         super().__init__()
         self.conv = nn.Module()
-        self.conv.conv_t = nn.Conv3d(
+        self.conv.conv_t = FramewiseConv3d(
             in_channels, out_channels, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1), bias=False
         )
         self.conv.conv_xy = temporal_depthwise_conv(out_channels, temporal_kernel)
@@ -60,9 +61,9 @@ class SqueezeExcitation(nn.Module):
     def __init__(self, channels: int, reduced: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            nn.Conv3d(channels, reduced, 1),
+            PointwiseConv3d(channels, reduced, 1),
             nn.ReLU(inplace=True),
-            nn.Conv3d(reduced, channels, 1),
+            PointwiseConv3d(reduced, channels, 1),
             nn.Sigmoid(),
         )
 
@@ -78,14 +79,14 @@ class Bottleneck(nn.Module):
         self, in_channels: int, inner: int, out_channels: int, stride: int, use_se: bool
     ) -> None:
         super().__init__()
-        self.conv_a = nn.Conv3d(in_channels, inner, 1, bias=False)
+        self.conv_a = PointwiseConv3d(in_channels, inner, 1, bias=False)
         self.norm_a = nn.BatchNorm3d(inner)
         self.conv_b = nn.Conv3d(
             inner, inner, 3, stride=(1, stride, stride), padding=1, groups=inner, bias=False
         )
         squeeze = SqueezeExcitation(inner, _round_width(inner / 16)) if use_se else nn.Identity()
         self.norm_b = nn.Sequential(nn.BatchNorm3d(inner), squeeze)
-        self.conv_c = nn.Conv3d(inner, out_channels, 1, bias=False)
+        self.conv_c = PointwiseConv3d(inner, out_channels, 1, bias=False)
         self.norm_c = nn.BatchNorm3d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,9 +149,9 @@ class ProjectedPool(nn.Module):
 
     def __init__(self, in_channels: int, inner: int, out_channels: int) -> None:
         super().__init__()
-        self.pre_conv = nn.Conv3d(in_channels, inner, 1, bias=False)
+        self.pre_conv = PointwiseConv3d(in_channels, inner, 1, bias=False)
         self.pre_norm = nn.BatchNorm3d(inner)
-        self.post_conv = nn.Conv3d(inner, out_channels, 1, bias=False)
+        self.post_conv = PointwiseConv3d(inner, out_channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.pre_norm(self.pre_conv(x))).mean(dim=(2, 3, 4), keepdim=True)

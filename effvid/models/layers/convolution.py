@@ -1,8 +1,45 @@
-"""Convolution builders shared by the video model families."""
+"""Convolutions shared by the video model families, and the CPU fast paths of two 3-D convs
+that PyTorch runs on its slow native kernel (`slow_conv3d`) rather than oneDNN: 1x1x1 convs at
+small batch, and convs over three input channels (a stem). Each computes the same function
+with the same parameters (state dicts unchanged); ONNX export traces the plain convolution."""
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from effvid.models.layers.streaming import CausalConv3d
+
+
+class PointwiseConv3d(nn.Conv3d):
+    """A 1x1x1 conv as a matrix product over the channels of a channels-last clip (oneDNN's
+    GEMM), which PyTorch otherwise runs on its slow native 3-D kernel at small batch.
+    (B, C, T, H, W) -> (B, C', T, H, W), channels-last in, channels-last out."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.groups != 1 or torch.onnx.is_in_onnx_export():
+            return super().forward(x)
+        weight = self.weight.reshape(self.out_channels, self.in_channels)
+        out = F.linear(x.permute(0, 2, 3, 4, 1), weight, self.bias)  # (B, T, H, W, C')
+        return out.permute(0, 4, 1, 2, 3)
+
+
+class FramewiseConv3d(nn.Conv3d):
+    """A kt x kh x kw conv (temporal stride 1, 'same' time padding) as one 2-D conv over the
+    frames of a clip whose channels hold each frame's kt temporal neighbours: oneDNN's 2-D path,
+    where PyTorch would run a conv over few input channels (a stem over RGB) on its slow native
+    3-D kernel. (B, C, T, H, W) -> (B, C', T, H', W'), channels-last out."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return super().forward(x)
+        depth, frames = self.kernel_size[0], x.shape[2]
+        padded = F.pad(x, (0, 0, 0, 0, self.padding[0], self.padding[0]))
+        neighbours = torch.cat([padded[:, :, i : i + frames] for i in range(depth)], dim=1)
+        images = neighbours.transpose(1, 2).flatten(0, 1)  # (B*T, kt*C, H, W)
+        images = images.contiguous(memory_format=torch.channels_last)
+        weight = self.weight.transpose(1, 2).flatten(1, 2)  # (C', kt*C, kh, kw)
+        out = F.conv2d(images, weight, self.bias, self.stride[1:], self.padding[1:], groups=1)
+        return out.unflatten(0, (x.shape[0], frames)).transpose(1, 2)
 
 
 def video_conv(
