@@ -34,6 +34,7 @@ import torch
 from effvid.data import EvalClips, Preprocessing, VideoDecodeError
 from effvid.data.decoding import frame_to_rgb
 from effvid.data.transforms import crop_view
+from effvid.models.fusion import fold_batchnorm
 
 CAMERA_FORMATS = ("v4l2", "avfoundation", "dshow")
 
@@ -87,11 +88,12 @@ class LiveRecognizer:
                 f"{checkpoint} holds a model that is not causal: streaming needs one trained with "
                 "model.args.causal=true"
             )
-        self.network = network
         self.class_names = report.class_names or []
         self.preprocessing = Preprocessing.resolve(
             report.preprocessing, get_model_card(network.model_name)
         )
+        size = self.preprocessing.crop_size
+        network = fold_batchnorm(network, torch.zeros(1, 3, 1, size, size))
         state = network.init_stream(1)
 
         @torch.no_grad()

@@ -17,6 +17,7 @@ import torch
 from effvid.data import EvalClips, Preprocessing, open_video
 from effvid.data.preprocessing import ClipPlan
 from effvid.models import get_model_card, load_model
+from effvid.models.fusion import fold_batchnorm
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ def inference_autocast(device: torch.device):
 
 
 class Predictor:
-    """Predict labels of video files with a registered model.
+    """Predict labels of video files with a registered model (its BatchNorms folded into the
+    convolutions, as for any deployment: `effvid.models.fusion`).
 
     `checkpoint`: a trained checkpoint (its class names label the outputs); `model`: its
     registered name (default: the one an effvid checkpoint names). `onnx`: an exported file
@@ -75,10 +77,12 @@ class Predictor:
             if checkpoint is None:
                 raise ValueError("give a checkpoint (and its model name), or an ONNX file")
             network, report = load_model(model, checkpoint)
-            self.network = network.to(self.device)
             self.card = get_model_card(network.model_name)
             self.class_names = report.class_names or []
             self.preprocessing = Preprocessing.resolve(report.preprocessing, self.card)
+            prep = self.preprocessing
+            example = torch.zeros(self.card.batch_shape(1, prep.num_frames, prep.crop_size))
+            self.network = fold_batchnorm(network, example).to(self.device)
             self.run = self._run_torch
         if class_names:
             self.class_names = list(class_names)

@@ -105,7 +105,7 @@ class ResBlock(nn.Module):
         super().__init__()
         self.branch1_conv = self.branch1_norm = None
         if in_channels != out_channels or stride > 1:
-            self.branch1_conv = nn.Conv3d(
+            self.branch1_conv = PointwiseConv3d(
                 in_channels, out_channels, 1, stride=(1, stride, stride), bias=False
             )
         if in_channels != out_channels:

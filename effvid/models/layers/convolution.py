@@ -11,35 +11,45 @@ from effvid.models.layers.streaming import CausalConv3d
 
 
 class PointwiseConv3d(nn.Conv3d):
-    """A 1x1x1 conv as a matrix product over the channels of a channels-last clip (oneDNN's
-    GEMM), which PyTorch otherwise runs on its slow native 3-D kernel at small batch.
-    (B, C, T, H, W) -> (B, C', T, H, W), channels-last in, channels-last out."""
+    """A 1x1x1 conv (strided or not) as a matrix product over the channels of a channels-last
+    clip (oneDNN's GEMM), which PyTorch otherwise runs on its slow native 3-D kernel at small
+    batch. (B, C, T, H, W) -> (B, C', T', H', W'), channels-last out."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.groups != 1 or torch.onnx.is_in_onnx_export():
             return super().forward(x)
+        if self.stride != (1, 1, 1):
+            x = x[:, :, :: self.stride[0], :: self.stride[1], :: self.stride[2]]
         weight = self.weight.reshape(self.out_channels, self.in_channels)
         out = F.linear(x.permute(0, 2, 3, 4, 1), weight, self.bias)  # (B, T, H, W, C')
         return out.permute(0, 4, 1, 2, 3)
 
 
 class FramewiseConv3d(nn.Conv3d):
-    """A kt x kh x kw conv (temporal stride 1, 'same' time padding) as one 2-D conv over the
-    frames of a clip whose channels hold each frame's kt temporal neighbours: oneDNN's 2-D path,
-    where PyTorch would run a conv over few input channels (a stem over RGB) on its slow native
-    3-D kernel. (B, C, T, H, W) -> (B, C', T, H', W'), channels-last out."""
+    """A kt x kh x kw conv (temporal stride 1, 'same' time padding) computed as one 2-D conv
+    over the frames, whose kt x C' output channels are each frame's contributions to its kt
+    neighbours in time, then added with the shifts: oneDNN's 2-D path, where PyTorch would run
+    a conv over few input channels (a stem over RGB) on its slow native 3-D kernel, and no copy
+    of the input. (B, C, T, H, W) channels-last -> (B, C', T, H', W') channels-last."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.onnx.is_in_onnx_export():
             return super().forward(x)
-        depth, frames = self.kernel_size[0], x.shape[2]
-        padded = F.pad(x, (0, 0, 0, 0, self.padding[0], self.padding[0]))
-        neighbours = torch.cat([padded[:, :, i : i + frames] for i in range(depth)], dim=1)
-        images = neighbours.transpose(1, 2).flatten(0, 1)  # (B*T, kt*C, H, W)
-        images = images.contiguous(memory_format=torch.channels_last)
-        weight = self.weight.transpose(1, 2).flatten(1, 2)  # (C', kt*C, kh, kw)
-        out = F.conv2d(images, weight, self.bias, self.stride[1:], self.padding[1:], groups=1)
-        return out.unflatten(0, (x.shape[0], frames)).transpose(1, 2)
+        batch, depth, pad = x.shape[0], self.kernel_size[0], self.padding[0]
+        images = x.transpose(1, 2).flatten(0, 1)  # (B*T, C, H, W), a view of channels-last
+        weight = self.weight.permute(2, 0, 1, 3, 4).flatten(0, 1)  # (kt*C', C, kh, kw)
+        parts = F.conv2d(images, weight, None, self.stride[1:], self.padding[1:])
+        parts = parts.unflatten(0, (batch, -1)).unflatten(2, (depth, -1))  # (B, T, kt, C', ...)
+        out = parts[:, :, pad].clone()
+        for i in range(depth):  # frame t gets kernel slice i from frame t + i - pad
+            shift = i - pad
+            if shift > 0:
+                out[:, :-shift] += parts[:, shift:, i]
+            elif shift < 0:
+                out[:, -shift:] += parts[:, :shift, i]
+        if self.bias is not None:
+            out += self.bias.view(-1, 1, 1)
+        return out.transpose(1, 2)
 
 
 def video_conv(
