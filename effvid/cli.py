@@ -76,20 +76,34 @@ def _export(args: argparse.Namespace) -> int:
     )
     print(result)
     if args.int8:
-        import torch
+        from effvid.deploy.onnx_export import (
+            calibration_clips,
+            compare_runners,
+            quantize_int8,
+            read_exported_model,
+        )
+        from effvid.engine.collection import collect_videos
 
-        from effvid.deploy.onnx_export import compare_runners, quantize_int8
-
-        quantized = quantize_int8(result.path)
-        generator = torch.Generator().manual_seed(0)
-        clips = [torch.randn(result.input_shape, generator=generator) for _ in range(8)]
-        change = compare_runners(result.path, quantized, clips)
+        preprocessing = read_exported_model(result.path).preprocessing
+        videos = collect_videos(args.calibration)[: args.calibration_clips]
+        clips = calibration_clips(videos, preprocessing, result.input_shape)
+        quantized = quantize_int8(result.path, calibration=clips)
+        kind = "static, calibrated on" if clips else "dynamic; compared on"
+        compared = clips or [torch_randn(result.input_shape, seed) for seed in range(8)]
+        change = compare_runners(result.path, quantized, compared)
         print(
-            f"wrote {quantized} ({quantized.stat().st_size / 2**20:.1f} MB, int8): max |int8 - "
-            f"fp32| logit {change['max_abs_difference']:.3g}, top-1 agreement "
-            f"{100 * change['top1_agreement']:.0f}% on 8 random clips"
+            f"wrote {quantized} ({quantized.stat().st_size / 2**20:.1f} MB, int8 {kind} "
+            f"{len(compared)} clips): max |int8 - fp32| logit "
+            f"{change['max_abs_difference']:.3g}, top-1 agreement "
+            f"{100 * change['top1_agreement']:.0f}%"
         )
     return 0
+
+
+def torch_randn(shape: Sequence[int], seed: int):
+    import torch
+
+    return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed))
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -405,7 +419,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="also compare on a clip of this real video (repeatable)",
     )
     export.add_argument(
-        "--int8", action="store_true", help="also write a dynamically quantised int8 copy"
+        "--int8",
+        action="store_true",
+        help="also write an int8 copy: static (QDQ) when --calibration is given, else dynamic",
+    )
+    export.add_argument(
+        "--calibration",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="real videos (files, folders, list files) to calibrate the static int8 copy on",
+    )
+    export.add_argument(
+        "--calibration-clips", type=positive_int, default=64, help="videos used to calibrate"
     )
     export.add_argument(
         "--stream", action="store_true", help="the streaming step of a causal VMF instead"

@@ -66,7 +66,8 @@ def test_export_command_carries_checkpoint_classes(tmp_path, capsys):
     assert OnnxRunner(output)(torch.randn(1, 3, 4, 64, 64)).shape == (1, 3)
 
 
-def test_int8_quantisation_keeps_metadata_and_stays_close(tmp_path):
+@pytest.mark.parametrize("kind", ["dynamic", "static"])
+def test_int8_quantisation_keeps_metadata_and_stays_close(tmp_path, kind):
     from effvid.deploy.onnx_export import compare_runners, quantize_int8
 
     card = effvid.get_model_card("vmf_xxs")
@@ -75,11 +76,13 @@ def test_int8_quantisation_keeps_metadata_and_stays_close(tmp_path):
     path = export_onnx(
         model, tmp_path / "fp32.onnx", clips.shape, metadata=card_metadata(card, clips.shape)
     )
-    quantized = quantize_int8(path)
+    calibration = [small_input(card, batch=1) for _ in range(4)] if kind == "static" else []
+    quantized = quantize_int8(path, calibration=calibration)
     assert quantized.name == "fp32.int8.onnx"
     assert quantized.stat().st_size < 0.5 * path.stat().st_size
     metadata = read_onnx_metadata(quantized)
-    assert metadata["effvid.quantization"] == "int8" and "effvid.card" in metadata
+    assert metadata["effvid.quantization"] == f"int8 {'static QDQ' if calibration else kind}"
+    assert "effvid.card" in metadata
     assert OnnxRunner(quantized)(clips).shape == (1, 10)
     change = compare_runners(path, quantized, [small_input(card, batch=2)])
     assert set(change) == {"max_abs_difference", "top1_agreement"}
