@@ -213,6 +213,7 @@ class OnnxRunner:
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]
