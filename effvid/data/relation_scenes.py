@@ -3,8 +3,9 @@ apart in space AND in time, among persistent distractors.
 
 Every clip shows 3-5 distractor digits for its whole length, drifting slowly, and two key digits
 that each appear for a while and fade away: the *cue* early in the clip (between 10% and 40% of
-its length) on one side of the frame, the *probe* late (60% to 90%) on the other side, more than
-half the frame width away. No frame shows both. The class is three relations of the probe to the
+its length) on one side of the frame, the *probe* late (60% to 90%) on the other side and at
+another height: 32-56 px apart across and 18-52 px up or down on an 80 px frame, so their centres
+are more than half the frame apart (37-73 px; over 40 in 99.9% of clips). No frame shows both. The class is three relations of the probe to the
 cue, 2 x 2 x 2 = 8 classes:
 
 | factor  | values                                | what the model must relate              |
@@ -70,7 +71,7 @@ class RelationScene(Scene):
         probe_colour = cue_colour if same_colour else int(self.rng.choice(others))
         small, large = self._uniform(*_SMALL), self._uniform(*_LARGE)
         cue_size, probe_size = (small, large) if larger else (large, small)
-        # Opposite sides, more than half the width apart; heights a quarter of the frame apart.
+        # Opposite sides, 32-56 px apart across; 18-52 px apart in height.
         cue_x, probe_x = self._uniform(12, 24), self._uniform(56, 68)
         if self.rng.random() < 0.5:
             cue_x, probe_x = _REFERENCE_SIZE - cue_x, _REFERENCE_SIZE - probe_x
