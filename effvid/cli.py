@@ -211,24 +211,15 @@ def _predict(args: argparse.Namespace) -> int:
 
     summary = predict_collection(
         args.videos,
-        model=args.model,
-        checkpoint=args.checkpoint,
         onnx=args.onnx,
         output=args.output,
-        request=_request(args),
         top_k=args.top_k,
-        root=args.root,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        device=args.device,
         on_record=show,
+        **_collection_options(args),
     )
     if args.json:
         print(json.dumps(records, indent=1))
-    for video, reason in summary.failed:
-        print(f"unreadable: {video}: {reason}", file=sys.stderr)
-    print(summary, file=sys.stderr)
-    return 1 if summary.failed else 0
+    return _collection_status(summary)
 
 
 def _features(args: argparse.Namespace) -> int:
@@ -237,19 +228,31 @@ def _features(args: argparse.Namespace) -> int:
     summary = extract_features(
         args.videos,
         args.output,
-        checkpoint=args.checkpoint,
-        model=args.model,
         layer=args.layer,
         per_clip=args.per_clip,
-        request=_request(args),
-        root=args.root,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        device=args.device,
+        **_collection_options(args),
     )
+    return _collection_status(summary, f"; features in {args.output}")
+
+
+def _collection_options(args: argparse.Namespace) -> dict:
+    """What `predict` and `features` pass alike (see `_collection_arguments`)."""
+    return {
+        "model": args.model,
+        "checkpoint": args.checkpoint,
+        "request": _request(args),
+        "root": args.root,
+        "batch_size": args.batch_size,
+        "workers": args.workers,
+        "device": args.device,
+    }
+
+
+def _collection_status(summary, where: str = "") -> int:
+    """The unreadable videos and the summary on stderr; exit status 1 if any failed."""
     for video, reason in summary.failed:
         print(f"unreadable: {video}: {reason}", file=sys.stderr)
-    print(f"{summary}; features in {args.output}", file=sys.stderr)
+    print(f"{summary}{where}", file=sys.stderr)
     return 1 if summary.failed else 0
 
 

@@ -5,8 +5,8 @@ Every clip shows 3-5 distractor digits for its whole length, drifting slowly, an
 that each appear for a while and fade away: the *cue* early in the clip (between 10% and 40% of
 its length) on one side of the frame, the *probe* late (60% to 90%) on the other side and at
 another height: 32-56 px apart across and 18-52 px up or down on an 80 px frame, so their centres
-are more than half the frame apart (37-73 px; over 40 in 99.9% of clips). No frame shows both. The class is three relations of the probe to the
-cue, 2 x 2 x 2 = 8 classes:
+are more than half the frame apart (37-73 px; over 40 in 99.9% of clips). No frame shows both.
+The class is three relations of the probe to the cue, 2 x 2 x 2 = 8 classes:
 
 | factor  | values                                | what the model must relate              |
 |---------|---------------------------------------|-----------------------------------------|
