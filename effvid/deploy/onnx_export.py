@@ -33,6 +33,7 @@ INPUT_NAME = "video"
 OUTPUT_NAME = "logits"
 DEFAULT_TOLERANCE = 1e-4
 DEFAULT_OPSET = 17
+QUANTIZED_OPS = ["Conv", "MatMul", "Gemm"]  # what a static int8 export quantises
 
 
 class OnnxExportError(EffvidError, RuntimeError):
@@ -388,10 +389,12 @@ def quantize_int8(
             prepared = temporary.with_name(f"{temporary.stem}.prepared.onnx")
             try:
                 quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
+                # Only the products are quantised: norms' 1-D weights have no channel axis
+                # and elementwise int8 ops would only add (de)quantisation around them.
                 quantize_static(
                     str(prepared), str(temporary), Clips(), quant_format=QuantFormat.QDQ,
                     per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS,
                 )  # fmt: skip
             finally:
                 prepared.unlink(missing_ok=True)
