@@ -42,10 +42,10 @@ def peak_macs_per_second(threads: int, size: int = 2048, repeats: int = 10) -> f
     return repeats * size**3 / (time.perf_counter() - start)
 
 
-def candidates(folder: Path, threads: int, runtimes: list[str]) -> dict:
-    """name -> (callable, GMACs) for every model and runtime."""
+def candidates(folder: Path, models: list[str], threads: int, runtimes: list[str]) -> dict:
+    """(model, runtime) -> (callable, GMACs) for every model and runtime."""
     calls = {}
-    for name in MODELS:
+    for name in models:
         card = effvid.get_model_card(name)
         model = effvid.create_model(name).eval()
         clip = torch.randn(card.input_shape, generator=torch.Generator().manual_seed(0))
@@ -87,6 +87,7 @@ def measure(calls: dict, rounds: int, warmup: int = 2) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--runtimes", nargs="+", default=["eager", "onnxruntime", "int8"])
@@ -94,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
-        calls = candidates(Path(folder), args.threads, args.runtimes)
+        calls = candidates(Path(folder), args.models, args.threads, args.runtimes)
         peak = peak_macs_per_second(args.threads)
         times = measure(calls, args.rounds)
         peak_after = peak_macs_per_second(args.threads)
@@ -127,7 +128,7 @@ def main() -> None:
                     }
                 )
     speedups = []
-    for name in MODELS:
+    for name in args.models:
         eager, fp32, int8 = (by.get((name, rt)) for rt in ("eager fp32", "ORT fp32", "ORT int8"))
         if eager is not None and fp32 is not None:
             speedups.append(
