@@ -373,10 +373,30 @@ def run_all(jobs: list[Job], workers: int) -> list[dict]:
     return results
 
 
+def _tuning_runs(results: list[dict], task: str, arm: str) -> list[dict]:
+    """The seed-0 runs of an arm; where tuning was recorded (`--tuning-recorded`), the record."""
+    tuned = [r for r in results if r["task"] == task and r["arm"] == arm and r["seed"] == 0]
+    return [r for r in tuned if r.get("recorded")] or tuned
+
+
 def chosen_lr(results: list[dict], task: str, arm: str) -> float:
     """The rule: highest final validation top-1 of the seed-0 tuning runs; ties: smaller lr."""
-    tuned = [r for r in results if r["task"] == task and r["arm"] == arm and r["seed"] == 0]
+    tuned = _tuning_runs(results, task, arm)
     return max(sorted(tuned, key=lambda r: r["lr"]), key=lambda r: r["val_top1"])["lr"]
+
+
+def recorded_tuning(path: Path) -> list[dict]:
+    """Tuning results recorded from runs whose folders are gone (`--tuning-recorded`)."""
+    return [{**row, "recorded": True} for row in json.loads(path.read_text())["runs"]]
+
+
+def _key(run: "Job | dict | tuple") -> tuple:
+    """(task, arm, lr, seed) of a job, a result or such a tuple."""
+    if isinstance(run, Job):
+        return (run.task, run.arm.name, run.lr, run.seed)
+    if isinstance(run, dict):
+        return (run["task"], run["arm"], run["lr"], run["seed"])
+    return run
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -406,11 +426,16 @@ def summarise(results: list[dict], arms: dict[str, list[Arm]]) -> dict:
             tuning.append(
                 {
                     "arm": arm.name,
-                    "val_top1": {f"{r['lr']:g}": r["val_top1"] for r in runs if r["seed"] == 0},
+                    "val_top1": {
+                        f"{r['lr']:g}": r["val_top1"] for r in _tuning_runs(results, task, arm.name)
+                    },
                     "chosen_lr": lr,
                 }
             )
-            final = sorted((r for r in runs if r["lr"] == lr), key=lambda r: r["seed"])
+            trained = [r for r in runs if r["lr"] == lr and not r.get("recorded")]
+            final = sorted(trained, key=lambda r: r["seed"])
+            if any(r.get("recorded") for r in runs):
+                tuning[-1]["rerun_val_top1"] = final[0]["val_top1"] if final else None
             top1 = [r["test_top1"] for r in final]
             rows.append(
                 {
@@ -504,12 +529,14 @@ def markdown(report: dict) -> str:
             "",
             "Tuning (seed 0, final validation top-1 per learning rate):",
             "",
-            "| arm | " + " | ".join(f"lr {lr:g}" for lr in LRS) + " | kept |",
-            "|---|" + "---|" * (len(LRS) + 1),
+            "| arm | " + " | ".join(f"lr {lr:g}" for lr in LRS) + " | kept | kept lr run again |",
+            "|---|" + "---|" * (len(LRS) + 2),
         ]
         for row in part["tuning"]:
             values = " | ".join(f"{row['val_top1'].get(f'{lr:g}', float('nan')):.1f}" for lr in LRS)
-            lines.append(f"| {row['arm']} | {values} | {row['chosen_lr']:g} |")
+            rerun = row.get("rerun_val_top1")
+            again = "-" if rerun is None else f"{rerun:.1f}"
+            lines.append(f"| {row['arm']} | {values} | {row['chosen_lr']:g} | {again} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -553,10 +580,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="runs at a time")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    parser.add_argument("--arms", nargs="+", help="only these arms (default: all)")
+    parser.add_argument(
+        "--tuning-recorded",
+        type=Path,
+        help="a JSON of seed-0 validation top-1 values recorded from earlier tuning runs whose "
+        "folders are gone: those tuning runs are not run again, and the seed-0 run at the kept "
+        "learning rate becomes a final run (its validation top-1 checks the record)",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     data = prepare_data(args.out)
     arms = {task: study_arms(TASKS[task].input_shape) for task in TASKS}
+    if args.arms:
+        arms = {t: [arm for arm in every if arm.name in args.arms] for t, every in arms.items()}
     threads = 1 if args.device == "cuda" else max(1, (os.cpu_count() or 1) // args.workers)
     results = []
     if args.phase in ("all", "tune", "final", "report"):
@@ -566,9 +603,13 @@ def main() -> None:
             for arm in arms[t]
             for lr in LRS
         ]
+        recorded = recorded_tuning(args.tuning_recorded) if args.tuning_recorded else []
+        tuning = [j for j in tuning if _key(j) not in {_key(r) for r in recorded}]
         done = [j for j in tuning if (j.run_dir / "result.json").exists()]
-        results = run_all(tuning if args.phase in ("all", "tune") else done, args.workers)
+        todo = tuning if args.phase in ("all", "tune") else done
+        results = recorded + run_all(todo, args.workers)
     if args.phase in ("all", "final", "report"):
+        recorded_keys = {_key(r) for r in results if r.get("recorded")}
         finals = [
             Job(
                 t,
@@ -583,12 +624,14 @@ def main() -> None:
             for t in args.tasks
             for arm in arms[t]
             if any(r["task"] == t and r["arm"] == arm.name for r in results)
-            for seed in range(1, arm.seeds)
+            for seed in range(arm.seeds)
+            if seed > 0 or _key((t, arm.name, chosen_lr(results, t, arm.name), 0)) in recorded_keys
         ]
         if args.phase == "report":
             finals = [j for j in finals if (j.run_dir / "result.json").exists()]
         results += run_all(finals, args.workers)
     report = summarise(results, arms)
+    results = [r for r in results if not r.get("recorded")]
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.with_suffix(".json").write_text(
         json.dumps({"report": report, "runs": results}, indent=1) + "\n"
