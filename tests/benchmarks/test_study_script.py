@@ -3,6 +3,7 @@ intervals and the report (training is covered by tests/engine; the study is run 
 benchmarks/ABLATIONS.md)."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,22 @@ def test_tuning_rule_paired_intervals_and_report(study, tmp_path):
     assert "| vmf_xxs (decides the claim) | cnn | 4 | +10.0, +11.0, +6.0, +12.0 | +9.8 |" in text
     study.plot(report, tmp_path / "study.png")
     assert (tmp_path / "study.png").stat().st_size > 10_000
+
+
+def test_recorded_tuning_picks_the_rate_and_its_rerun_is_the_first_final_seed(study, tmp_path):
+    path = tmp_path / "recorded.json"
+    rows = [{"task": "local", "arm": "cnn", "lr": lr, "seed": 0, "val_top1": val}
+            for lr, val in [(1e-4, 30.0), (4e-4, 50.0), (1.6e-3, 45.0)]]  # fmt: skip
+    path.write_text(json.dumps({"note": "lost runs", "runs": rows}))
+    results = study.recorded_tuning(path)
+    assert all(r["recorded"] for r in results)
+    # the rerun of the kept rate scores lower than another rate's record: the record decides
+    results += [_result("local", "cnn", 4e-4, seed, 40.0, 60.0 + seed) for seed in range(3)]
+    assert study.chosen_lr(results, "local", "cnn") == 4e-4
+    arms = {task: study.study_arms(study.TASKS[task].input_shape) for task in study.TASKS}
+    report = study.summarise(results, arms)["local"]
+    (row,) = report["arms"]
+    assert row["seeds"] == [0, 1, 2] and row["test_top1"] == [60.0, 61.0, 62.0]
+    (tuning,) = report["tuning"]
+    assert tuning["val_top1"] == {"0.0001": 30.0, "0.0004": 50.0, "0.0016": 45.0}
+    assert tuning["rerun_val_top1"] == 40.0
