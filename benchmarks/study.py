@@ -258,6 +258,7 @@ class Job:
     data: dict  # resolved: list files of the generated dataset, the training subset
     device: str
     threads: int
+    epochs: int = EPOCHS
 
     @property
     def run_dir(self) -> Path:
@@ -269,7 +270,7 @@ class Job:
                 "model": {"name": self.arm.model, "args": self.arm.args},
                 "data": self.data,
                 "train": {
-                    "epochs": EPOCHS,
+                    "epochs": self.epochs,
                     "batch_size": 16,
                     "lr": self.lr,
                     "weight_decay": 0.05,
@@ -305,7 +306,7 @@ def run_job(job: Job) -> dict:
         "args": job.arm.args,
         "lr": job.lr,
         "seed": job.seed,
-        "epochs": EPOCHS,
+        "epochs": job.epochs,
         "input": list(shape[1:]),
         "mflops_per_view": count_flops(trainer.model.cpu(), shape).total / 1e6,
         "params_m": count_params(trainer.model) / 1e6,

@@ -1,0 +1,46 @@
+"""Does an arm of the study learn with a longer budget? One arm, task and learning rate of
+`benchmarks/study.py`, trained for more epochs with everything else as in the study (seed 0),
+validated every epoch; the curve goes to `--out`/<task>/<arm>/lr<lr>_seed0/metrics.jsonl.
+
+    python benchmarks/learning_curve.py --task local --arm x3d --lr 1.6e-3 --epochs 20
+"""
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+STUDY = Path(__file__).with_name("study.py")
+
+
+def _study():
+    spec = importlib.util.spec_from_file_location("study", STUDY)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["study"] = module  # the spawned data-loading process imports it by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> None:
+    study = _study()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=list(study.TASKS), default="local")
+    parser.add_argument("--arm", required=True)
+    parser.add_argument("--lr", type=float, required=True)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--out", type=Path, default=Path("runs/study_long"))
+    args = parser.parse_args()
+    task = study.TASKS[args.task]
+    (arm,) = [a for a in study.study_arms(task.input_shape) if a.name == args.arm]
+    data = study.prepare_data(args.out)[args.task]
+    job = study.Job(args.task, arm, args.lr, 0, args.out, data, "cpu", args.threads, args.epochs)
+    result = study.run_job(job)
+    print(json.dumps({k: result[k] for k in ("arm", "lr", "epochs", "val_curve", "test_top1")}))
+
+
+if __name__ == "__main__":
+    main()
