@@ -1,17 +1,19 @@
-"""Where a trained VMF's global tokens look, in numbers, over many test videos.
+"""How distinct a trained VMF's global tokens are, module by module, and where they look in
+time, over many test videos.
 
-    python benchmarks/token_attention_stats.py CHECKPOINT [--model vmf_xxs] [--videos 60]
+    python benchmarks/token_attention_stats.py CHECKPOINT [CHECKPOINT ...] [--videos 60]
 
-CHECKPOINT is a VMF trained on the demo data (e.g. a run of benchmarks/ablations.py); its
-recipe's demo dataset is read. For each Mobile->Former bridge, over the first `--videos` test
-videos (centre clip, as `effvid explain` shows them), prints:
-- how alike the tokens' maps are: the mean Pearson correlation between the maps of every pair
-  of tokens (1 = the tokens look at exactly the same places);
-- where the attention mass lies in time: the share of each frame (uniform = 1/T each).
+Each CHECKPOINT is an effvid run's checkpoint of a VMF trained on demo data (e.g.
+`runs/study/global/vmf_xxs/lr0.0004_seed0/last.pth`); its recipe's demo dataset is read. On the
+centre clip of each of the first `--videos` test videos (as `effvid predict` and `effvid
+explain` read them), prints the measures of `effvid.explain.diversity`:
+- after every module that updates the tokens, the mean pairwise cosine similarity of the tokens
+  (1: one token repeated);
+- per Mobile->Former bridge, the mean pairwise correlation of the tokens' attention maps (1: all
+  tokens look at the same places), and the share of attention on each frame (uniform: 1/T).
 """
 
 import argparse
-import itertools
 from pathlib import Path
 
 import torch
@@ -21,49 +23,52 @@ from effvid.engine import recipe_data
 from effvid.engine.predictor import Predictor
 from effvid.engine.training_checkpoint import read_training_checkpoint
 from effvid.explain import token_attention
+from effvid.explain.diversity import token_diversity
 
 
-def _pairwise_correlation(maps: torch.Tensor) -> float:
-    """maps (M, positions) -> mean Pearson correlation over token pairs (nan for one token)."""
-    pairs = list(itertools.combinations(range(maps.shape[0]), 2))
-    if not pairs:
-        return float("nan")
-    return sum(torch.corrcoef(maps[list(p)])[0, 1].item() for p in pairs) / len(pairs)
+def centre_clips(checkpoint: Path, predictor: Predictor, videos: int) -> torch.Tensor:
+    """The centre clips of the first `videos` test videos of the run's demo data:
+    (N, 3, T, S, S)."""
+    config = read_training_checkpoint(checkpoint).config
+    test = recipe_data.read_split(recipe_data.demo_data_section(config["data"]), "test")
+    clips = []
+    for record in test.records[:videos]:
+        with open_video(record.path, short_side=predictor.preprocessing.short_side) as reader:
+            clips.append(predictor.clips.clip(reader))
+    return torch.stack(clips)
+
+
+def report(checkpoint: Path, videos: int) -> str:
+    predictor = Predictor(None, checkpoint)
+    clips = centre_clips(checkpoint, predictor, videos)
+    diversity = token_diversity(predictor.network, clips)
+    _, bridges = token_attention(predictor.network, clips)
+    frames = bridges[0].weights.shape[2]
+    lines = [
+        f"{checkpoint} ({predictor.network.model_name}), {len(clips)} test videos",
+        "",
+        "| module | token cosine | attention correlation | "
+        + " | ".join(f"t={t}" for t in range(frames))
+        + " |",
+        "|---|---|---|" + "---|" * frames,
+    ]
+    mass = {b.name: b.weights.sum(dim=(3, 4)).mean(dim=(0, 1)).tolist() for b in bridges}
+    for name, cosine in diversity.token_cosine.items():
+        correlation = diversity.attention_correlation.get(name)
+        cells = [f"{cosine:.2f}", "-" if correlation is None else f"{correlation:.2f}"]
+        shares = mass.get(name)
+        cells += [f"{share:.2f}" for share in shares] if shares else [""] * frames
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--model", default="vmf_xxs")
+    parser.add_argument("checkpoints", type=Path, nargs="+")
     parser.add_argument("--videos", type=int, default=60)
     args = parser.parse_args()
-    config = read_training_checkpoint(args.checkpoint)["config"]
-    test = recipe_data.read_split(recipe_data.demo_data_section(config["data"]), "test")
-    predictor = Predictor(args.model, args.checkpoint)
-    correlation: dict[str, list[float]] = {}
-    frame_mass: dict[str, torch.Tensor] = {}
-    grids: dict[str, str] = {}
-    for record in test.records[: args.videos]:
-        with open_video(record.path, short_side=predictor.preprocessing.short_side) as reader:
-            clip = predictor.read_clip(reader, predictor.centre_indices(reader))
-        _, bridges = token_attention(predictor.network, clip[None])
-        for bridge in bridges:
-            weights = bridge.weights[0]  # (M, T, H, W)
-            grids[bridge.name] = "x".join(map(str, weights.shape[1:]))
-            correlation.setdefault(bridge.name, []).append(
-                _pairwise_correlation(weights.flatten(1))
-            )
-            mass = weights.sum(dim=(2, 3)).mean(dim=0)  # (T,)
-            frame_mass[bridge.name] = frame_mass.get(bridge.name, 0) + mass / args.videos
-    frames = next(iter(frame_mass.values())).numel()
-    print(f"{args.model}, {args.checkpoint}, {args.videos} test videos; uniform = {1 / frames:.3f}")
-    header = " | ".join(f"t={t}" for t in range(frames))
-    print(f"| bridge | T x H x W | token-map correlation | {header} |")
-    print("|---|---|---|" + "---|" * frames)
-    for name, values in correlation.items():
-        shares = " | ".join(f"{share:.3f}" for share in frame_mass[name].tolist())
-        mean = sum(values) / len(values)
-        print(f"| {name} | {grids[name]} | {mean:.2f} | {shares} |")
+    for checkpoint in args.checkpoints:
+        print(report(checkpoint, args.videos) + "\n")
 
 
 if __name__ == "__main__":
