@@ -353,10 +353,10 @@ def prepare_data(out: Path, progress: bool = True) -> dict[str, dict]:
 
 
 def _priority(job: Job) -> tuple:
-    """The arms of the decisive comparisons first (if the study is cut short, they are the ones
-    finished), then the longest runs first."""
-    decisive = job.arm.seeds == FINAL_SEEDS
-    return (not decisive, -RUN_COST.get(job.arm.name, 1) * (1 + (job.task == "global")))
+    """The key pair first, then the remedy, then the other arms (if the study is cut short, the
+    comparisons that decide are the ones finished); within each, the longest runs first."""
+    group = 0 if job.arm.name in KEY_PAIR else 1 if job.arm.seeds == FINAL_SEEDS else 2
+    return (group, -RUN_COST.get(job.arm.name, 1) * (1 + (job.task == "global")))
 
 
 def run_all(jobs: list[Job], workers: int) -> list[dict]:
