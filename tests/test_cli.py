@@ -43,3 +43,20 @@ SCRIPT = Path(sys.executable).parent / "effvid"
 def test_console_script_runs():
     result = subprocess.run([SCRIPT, "models", "vmf_*"], capture_output=True, text=True, check=True)
     assert "vmf_l" in result.stdout
+
+
+NO_HEAVY_IMPORTS = """
+import sys
+from effvid.cli import main
+try:
+    main([sys.argv[1]])
+except SystemExit:
+    pass
+heavy = {"torch", "av"} & set(sys.modules)
+assert not heavy, sorted(heavy)
+"""
+
+
+@pytest.mark.parametrize("option", ["--version", "--help"])
+def test_version_and_help_import_neither_torch_nor_pyav(option):
+    subprocess.run([sys.executable, "-c", NO_HEAVY_IMPORTS, option], check=True)
