@@ -6,26 +6,14 @@ validated every epoch; the curve goes to `--out`/<task>/<arm>/lr<lr>_seed0/metri
 """
 
 import argparse
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
+import study  # benchmarks/study.py, beside this script
 import torch
-
-STUDY = Path(__file__).with_name("study.py")
-
-
-def _study():
-    spec = importlib.util.spec_from_file_location("study", STUDY)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["study"] = module  # the spawned data-loading process imports it by name
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:
-    study = _study()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=list(study.TASKS), default="local")
     parser.add_argument("--arm", required=True)

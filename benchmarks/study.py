@@ -38,7 +38,7 @@ import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -210,8 +210,9 @@ class Arm:
     seeds: int
 
 
-def study_arms(shape: tuple[int, ...]) -> list[Arm]:
-    """The arms at a task's input `shape`, those of matched cost matched to VMF-XXS there."""
+def study_arms(shape: tuple[int, ...], other_seeds: int = OTHER_SEEDS) -> list[Arm]:
+    """The arms at a task's input `shape`, those of matched cost matched to VMF-XXS there;
+    `other_seeds` final seeds for the arms outside the key pair and the remedy."""
     target = _flops("vmf_xxs", {}, shape)
     cnn_factor, cnn = match_width("vmf_xxs", widened_cnn, target, shape)
     x3d_factor, x3d = match_width("x3d_xs", widened_x3d, target, shape)
@@ -232,16 +233,16 @@ def study_arms(shape: tuple[int, ...]) -> list[Arm]:
             FINAL_SEEDS,
         ),
         Arm("cnn", f"its 3D-CNN alone, widths x{cnn_factor:.2f}", "vmf_xxs", cnn, FINAL_SEEDS),
-        Arm("x3d", f"X3D-XS, widths x{x3d_factor:.2f}", "x3d_xs", x3d, OTHER_SEEDS),
+        Arm("x3d", f"X3D-XS, widths x{x3d_factor:.2f}", "x3d_xs", x3d, other_seeds),
         Arm(
             "dualformer",
             f"DualFormer, reduced, widths x{df_factor:.2f}",
             "dualformer_t",
             dualformer,
-            OTHER_SEEDS,
+            other_seeds,
         ),
-        Arm("tsn", "Mobile-Former 52M per frame (TSN)", "tsn_mobileformer_52m", {}, OTHER_SEEDS),
-        Arm("vmf_xs", "VMF-XS (authors' blocks)", "vmf_xs", {"token_identity": False}, OTHER_SEEDS),
+        Arm("tsn", "Mobile-Former 52M per frame (TSN)", "tsn_mobileformer_52m", {}, other_seeds),
+        Arm("vmf_xs", "VMF-XS (authors' blocks)", "vmf_xs", {"token_identity": False}, other_seeds),
     ]
 
 
@@ -398,13 +399,11 @@ def recorded_tuning(path: Path) -> list[dict]:
     return [{**row, "recorded": True} for row in json.loads(path.read_text())["runs"]]
 
 
-def _key(run: "Job | dict | tuple") -> tuple:
-    """(task, arm, lr, seed) of a job, a result or such a tuple."""
+def _key(run: "Job | dict") -> tuple:
+    """(task, arm, lr, seed) of a job or a result."""
     if isinstance(run, Job):
         return (run.task, run.arm.name, run.lr, run.seed)
-    if isinstance(run, dict):
-        return (run["task"], run["arm"], run["lr"], run["seed"])
-    return run
+    return (run["task"], run["arm"], run["lr"], run["seed"])
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -605,11 +604,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     data = prepare_data(args.out)
-    arms = {task: study_arms(TASKS[task].input_shape) for task in TASKS}
-    arms = {
-        t: [replace(arm, seeds=args.other_seeds) if arm.seeds == OTHER_SEEDS else arm for arm in a]
-        for t, a in arms.items()
-    }
+    arms = {task: study_arms(TASKS[task].input_shape, args.other_seeds) for task in TASKS}
     if args.arms:
         arms = {t: [arm for arm in every if arm.name in args.arms] for t, every in arms.items()}
     threads = 1 if args.device == "cuda" else max(1, (os.cpu_count() or 1) // args.workers)
@@ -622,29 +617,24 @@ def main() -> None:
             for lr in LRS
         ]
         recorded = recorded_tuning(args.tuning_recorded) if args.tuning_recorded else []
-        tuning = [j for j in tuning if _key(j) not in {_key(r) for r in recorded}]
+        recorded_keys = {_key(r) for r in recorded}
+        tuning = [j for j in tuning if _key(j) not in recorded_keys]
         done = [j for j in tuning if (j.run_dir / "result.json").exists()]
         todo = tuning if args.phase in ("all", "tune") else done
         results = recorded + run_all(todo, args.workers)
     if args.phase in ("all", "final", "report"):
-        recorded_keys = {_key(r) for r in results if r.get("recorded")}
-        finals = [
-            Job(
-                t,
-                arm,
-                chosen_lr(results, t, arm.name),
-                seed,
-                args.out,
-                data[t],
-                args.device,
-                threads,
-            )
-            for t in args.tasks
-            for arm in arms[t]
-            if any(r["task"] == t and r["arm"] == arm.name for r in results)
-            for seed in range(arm.seeds)
-            if seed > 0 or _key((t, arm.name, chosen_lr(results, t, arm.name), 0)) in recorded_keys
-        ]
+        finals = []
+        for t in args.tasks:
+            for arm in arms[t]:
+                if not any(r["task"] == t and r["arm"] == arm.name for r in results):
+                    continue
+                lr = chosen_lr(results, t, arm.name)
+                # seed 0 at the kept rate is its tuning run, unless only its record is left
+                first = 0 if (t, arm.name, lr, 0) in recorded_keys else 1
+                finals += [
+                    Job(t, arm, lr, seed, args.out, data[t], args.device, threads)
+                    for seed in range(first, arm.seeds)
+                ]
         if args.phase == "report":
             finals = [j for j in finals if (j.run_dir / "result.json").exists()]
         results += run_all(finals, args.workers)
