@@ -45,19 +45,24 @@ class ConfigError(EffvidError, ValueError):
     """A recipe or override that cannot be used; the message names the key."""
 
 
-def _merge(base: dict, update: Mapping, path: str = "") -> dict:
+FREE_FORM = ("model.args",)  # mappings whose keys the model checks, not the recipe
+
+
+def _merge(base: dict, update: Mapping, path: str = "", *, free_form: bool = False) -> dict:
+    """`update` over `base`, mappings merged key by key; outside free-form mappings, keys
+    that `base` lacks are errors."""
     merged = copy.deepcopy(base)
     for key, value in update.items():
         where = f"{path}{key}"
-        if key not in merged:
+        if key not in merged and not free_form:
             close = difflib.get_close_matches(key, list(merged), n=1)
             hint = f" (did you mean '{path}{close[0]}'?)" if close else ""
             raise ConfigError(f"unknown key '{where}'{hint}")
-        free_form = where in ("model.args",)  # model arguments are checked by the model
-        if isinstance(merged[key], dict) and not free_form:
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"'{where}' must be a mapping, got {value!r}")
-            merged[key] = _merge(merged[key], value, f"{where}.")
+        if isinstance(merged.get(key), dict) and isinstance(value, Mapping):
+            inner = free_form or where in FREE_FORM
+            merged[key] = _merge(merged[key], value, f"{where}.", free_form=inner)
+        elif isinstance(merged.get(key), dict) and not free_form:
+            raise ConfigError(f"'{where}' must be a mapping, got {value!r}")
         else:
             merged[key] = copy.deepcopy(value)
     return merged

@@ -122,3 +122,15 @@ def test_override_values_are_yaml():
     assert parse_override("a.b=[1, 2]") == (["a", "b"], [1, 2])
     assert parse_override("a.b=null") == (["a", "b"], None)
     assert parse_override("a.b=text") == (["a", "b"], "text")
+
+
+def test_model_args_overrides_add_to_each_other_and_to_the_recipe(tmp_path):
+    """model.args is free-form (the model checks it), but overrides of its keys still merge:
+    each one used to replace the whole mapping, so only the last survived, silently."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: {name: vmf_xxs, args: {token_identity: true}}\n")
+    overrides = ["model.args.global_branch=false", "model.args.stem_channels=9"]
+    args = load_config(recipe, overrides)["model"]["args"]
+    assert args == {"token_identity": True, "global_branch": False, "stem_channels": 9}
+    replaced = load_config(recipe, ["model.args={causal: true}"])["model"]["args"]
+    assert replaced == {"token_identity": True, "causal": True}
