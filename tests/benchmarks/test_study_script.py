@@ -89,3 +89,24 @@ def test_recorded_tuning_picks_the_rate_and_its_rerun_is_the_first_final_seed(st
     (tuning,) = report["tuning"]
     assert tuning["val_top1"] == {"0.0001": 30.0, "0.0004": 50.0, "0.0016": 45.0}
     assert tuning["rerun_val_top1"] == 40.0
+
+
+def test_demo_pair_cnn_overrides_build_the_cnn_alone_at_vmf_xxs_cost(monkeypatch):
+    """benchmarks/demo_pair.py passes its CNN arm to `effvid demo` as recipe overrides: they
+    must survive the recipe parser and build the global-branch-free CNN at VMF-XXS's MACs."""
+    from effvid.engine.config import load_config
+
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    spec = importlib.util.spec_from_file_location("demo_pair", SCRIPT.parent / "demo_pair.py")
+    demo_pair = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo_pair)
+    arms = demo_pair.arm_overrides()
+    assert arms["vmf_xxs"] == []
+    config = load_config("demo", arms["cnn"])
+    data = config["data"]
+    shape = (1, 3, data["num_frames"], data["crop_size"], data["crop_size"])
+    cnn = create_model(config["model"]["name"], num_classes=10, **config["model"]["args"])
+    vmf = create_model("vmf_xxs", num_classes=10)
+    assert not any(name.endswith("global_block") for name, _ in cnn.named_modules())
+    assert any(name.endswith("global_block") for name, _ in vmf.named_modules())
+    assert count_flops(cnn, shape).total == pytest.approx(count_flops(vmf, shape).total, rel=0.03)
