@@ -96,3 +96,35 @@ def test_onnx_runtime_threads_do_not_spin_between_calls(tmp_path):
     path = export_onnx(model, tmp_path / "x3d.onnx", (1, 3, 4, 64, 64))
     options = OnnxRunner(path, threads=2).session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_static_int8_leaves_float_the_convs_onnx_runtime_runs_slowly_in_int8(tmp_path):
+    """ORT's int8 convolutions are fast for pointwise, depthwise and 2-D kernels; a grouped conv
+    with a channel multiplier (Mobile-Former's depthwise-expand) or a dense 3-D kernel (the
+    VMF stem) goes through a slow generic path: quantised, vmf_xxs ran 4x slower than fp32."""
+    import onnx
+
+    from effvid.deploy.onnx_export import quantize_int8
+
+    card = effvid.get_model_card("vmf_xxs")
+    model = effvid.create_model("vmf_xxs", num_classes=10).eval()
+    clips = small_input(card, batch=1)
+    path = export_onnx(model, tmp_path / "fp32.onnx", clips.shape)
+    graph = onnx.load(str(quantize_int8(path, calibration=[clips]))).graph
+    made_by = {output: node.op_type for node in graph.node for output in node.output}
+    weights = {w.name: w.dims for w in graph.initializer}
+    quantised = {"depthwise": 0, "slow": 0}
+    for node in graph.node:
+        if node.op_type != "Conv":
+            continue
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if node.input[1] in weights:  # a float weight
+            dims = weights[node.input[1]]
+        else:  # int8 weight -> DequantizeLinear -> Conv
+            dims = next(weights[n.input[0]] for n in graph.node if n.output[0] == node.input[1])
+        out_channels, in_per_group, kt = dims[0], dims[1], dims[2]
+        slow = (group > 1 and out_channels != group) or (group == 1 and kt > 1)
+        kind = "slow" if slow else "depthwise" if group > 1 else None
+        if kind and made_by.get(node.input[1]) == "DequantizeLinear":
+            quantised[kind] += 1
+    assert quantised == {"depthwise": 5, "slow": 0}
