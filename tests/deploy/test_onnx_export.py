@@ -122,7 +122,7 @@ def test_static_int8_leaves_float_the_convs_onnx_runtime_runs_slowly_in_int8(tmp
             dims = weights[node.input[1]]
         else:  # int8 weight -> DequantizeLinear -> Conv
             dims = next(weights[n.input[0]] for n in graph.node if n.output[0] == node.input[1])
-        out_channels, in_per_group, kt = dims[0], dims[1], dims[2]
+        out_channels, kt = dims[0], dims[2]
         slow = (group > 1 and out_channels != group) or (group == 1 and kt > 1)
         kind = "slow" if slow else "depthwise" if group > 1 else None
         if kind and made_by.get(node.input[1]) == "DequantizeLinear":
