@@ -2,7 +2,7 @@
 how accurate the streaming model is on the demo test videos.
 
     python benchmarks/streaming.py speed [--threads 2] [--rounds 30]
-    python benchmarks/streaming.py accuracy CAUSAL_RUN CLIP_RUN [--smoothing 0.3]
+    python benchmarks/streaming.py accuracy CAUSAL_RUN CLIP_RUN [--window N]
 
 `speed`: for vmf_xxs and vmf_xs at their model card's frame size, batch 1: the causal model's
 streaming step on one new frame (its state carried), against the card's model on the last 8
@@ -149,7 +149,7 @@ def accuracy(args: argparse.Namespace) -> None:
     clip_top1 = clip_results.metrics()["top1"]
     correct, settle = 0, []
     for record in test.records:
-        recognizer = LiveRecognizer(causal, smoothing=args.smoothing)
+        recognizer = LiveRecognizer(causal, window=args.window)
         stride = recognizer.preprocessing.sampling_rate
         with open_video(record.path, short_side=recognizer.preprocessing.short_side) as reader:
             frames = reader.read(range(0, reader.info.num_frames, stride)).frames.numpy()
@@ -162,7 +162,7 @@ def accuracy(args: argparse.Namespace) -> None:
         )
         settle.append(last_change + 1)
     stream_top1 = 100 * correct / len(test.records)
-    print(f"{len(test.records)} demo test videos; smoothing {args.smoothing}")
+    print(f"{len(test.records)} demo test videos; verdict over the last {recognizer.window} steps")
     print(f"streaming causal model, label after the last frame: top-1 {stream_top1:.2f}%")
     print(f"clip model, {clip_results.views_per_video} views: top-1 {clip_top1:.2f}%")
     print(
@@ -182,7 +182,7 @@ def main() -> None:
     good = commands.add_parser("accuracy")
     good.add_argument("causal_run", type=Path)
     good.add_argument("clip_run", type=Path)
-    good.add_argument("--smoothing", type=float, default=0.3)
+    good.add_argument("--window", type=int, help="default: the model's clip length")
     good.set_defaults(run=accuracy)
     args = parser.parse_args()
     args.run(args)

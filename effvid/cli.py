@@ -262,7 +262,7 @@ def _stream(args: argparse.Namespace) -> int:
     if args.checkpoint is None and args.onnx is None:
         raise ValueError("give --checkpoint (a causal VMF) or --onnx (effvid export --stream)")
     recognizer = LiveRecognizer(
-        args.checkpoint, model=args.model, onnx=args.onnx, smoothing=args.smoothing
+        args.checkpoint, model=args.model, onnx=args.onnx, window=args.window
     )
     summary = run_stream(
         args.source,
@@ -519,7 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--model", help="registered model name (default: the checkpoint's)")
     stream.add_argument("--onnx", type=Path, help="a streaming step (effvid export --stream)")
     stream.add_argument(
-        "--smoothing", type=positive_float, default=0.3, help="weight of a new frame (0-1]"
+        "--window",
+        type=positive_int,
+        help="steps whose mean logits give the label (default: the model's clip length)",
     )
     stream.add_argument("--json", action="store_true", help="every step as JSON lines on stdout")
     stream.add_argument("--output", type=Path, help="write the labelled video here (.mp4)")

