@@ -148,9 +148,10 @@ def accuracy(args: argparse.Namespace) -> None:
     )
     clip_top1 = clip_results.metrics()["top1"]
     correct, settle = 0, []
+    recognizer = LiveRecognizer(causal, window=args.window)
+    stride = recognizer.preprocessing.sampling_rate
     for record in test.records:
-        recognizer = LiveRecognizer(causal, window=args.window)
-        stride = recognizer.preprocessing.sampling_rate
+        recognizer.restart()  # every test video is a stream of its own
         with open_video(record.path, short_side=recognizer.preprocessing.short_side) as reader:
             frames = reader.read(range(0, reader.info.num_frames, stride)).frames.numpy()
         labels = [

@@ -423,7 +423,7 @@ def slow_int8_convs(graph) -> list[str]:
         if node.op_type != "Conv" or node.input[1] not in weights:
             continue
         group = next((a.i for a in node.attribute if a.name == "group"), 1)
-        out_channels, kernel = weights[node.input[1]][0], weights[node.input[1]][2:]
+        out_channels, _, *kernel = weights[node.input[1]]
         temporal = len(kernel) == 3 and kernel[0] > 1
         if (group > 1 and out_channels != group) or (group == 1 and temporal):
             slow.append(node.name)

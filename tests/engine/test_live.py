@@ -154,3 +154,6 @@ def test_the_verdict_is_the_clip_verdict_the_model_was_trained_for(causal_checkp
         best = int(mean.argmax())
         assert reading.label == recognizer.class_name(best)
         assert reading.score == pytest.approx(float(mean.softmax(-1)[best]), abs=1e-4)
+    recognizer.restart()  # a new stream: the same frames give the same readings again
+    again = [recognizer.push(frame, seconds=0.0, frame=i) for i, frame in enumerate(frames)]
+    assert [(r.label, r.score) for r in again] == [(r.label, r.score) for r in readings]
