@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from effvid.data import DEMO_TIME_REVERSED
+from effvid.data.demo_data import TASKS as DEMO_TASKS
 from effvid.engine import recipe_data
 from effvid.engine.config import load_config
 from effvid.engine.distributed import setup_distributed
@@ -26,9 +26,11 @@ from effvid.engine.predictor import Predictor
 from effvid.engine.trainer import Trainer
 
 
-def _reversal_accuracy(results) -> float:
-    """Top-1 (%) of time-reversed clips against the reversed class (left <-> right, ...)."""
-    reversed_labels = torch.tensor([DEMO_TIME_REVERSED[int(label)] for label in results.labels])
+def reversal_accuracy(results, task: str) -> float:
+    """Top-1 (%) of time-reversed clips of demo `task` against the class each becomes when
+    played backwards (local: left <-> right, ...; global: larger <-> smaller, ...)."""
+    twins = DEMO_TASKS[task].time_reversed
+    reversed_labels = torch.tensor([twins[int(label)] for label in results.labels])
     return 100.0 * (results.scores.argmax(dim=1) == reversed_labels).float().mean().item()
 
 
@@ -57,7 +59,7 @@ def run_demo(
         config, best, split="test", output=out, time_order="reversed", progress=False
     )
     reversed_top1 = reversed_test.metrics()["top1"]
-    reversed_as_twin = _reversal_accuracy(reversed_test)
+    reversed_as_twin = reversal_accuracy(reversed_test, data["demo_task"])
     print(
         f"time-reversed test clips: top-1 {reversed_top1:.2f}% against their labels, "
         f"{reversed_as_twin:.2f}% read as the time-reversed class"
