@@ -1,15 +1,22 @@
 """The key pair of the study on the main job's recipe: VMF-XXS against its 3D-CNN alone widened
-to equal multiply-adds, each trained and tested by `effvid demo` (all 2100 training videos of the
-local demo task, the demo recipe as shipped, 6 test views), seed by seed.
+to equal multiply-adds, each trained and tested by `effvid demo` (all 2100 training videos of a
+demo task, the demo recipe's schedule), seed by seed.
 
-    python benchmarks/demo_pair.py [--seeds 5] [--out runs/demo_pair]
+    python benchmarks/demo_pair.py [--task local|global] [--seeds 5] [--out runs/demo_pair]
+    python benchmarks/demo_pair.py --arms x3d --seeds 3     # X3D-XS at equal MACs, same recipe
 
-Written down before the runs: both arms get the demo recipe unchanged and no tuning (the study's
-local-task grid picked the same rate, 1.6e-3, for both); seed k of both arms has the same
-initial generator state and the same clip order; the paired difference VMF-XXS minus CNN alone
-(test top-1, 95% t-interval over seeds) decides the claim on this task. Resumable: a seed whose
-run folder holds metrics.json is read, not run again. The report goes to
-benchmarks/results/demo_pair.{md,json}.
+Written down before the runs. Local task: both arms get the demo recipe unchanged and no tuning
+(the study's local-task grid picked the same rate, 1.6e-3, for both), 6 test views. Global task:
+the demo recipe with the study's global-task input (8 frames every 3rd, 64 px views of 80 px
+frames, crops of 90-100% of the area) and each arm at the learning rate the study's grid and
+rule picked for it on that task (benchmarks/results/study.json: VMF-XXS 4e-4, CNN 1.6e-3),
+one test view (the 24-frame clip at 64 px: every other view would be the same pixels). Seed k
+of both arms has the same initial generator state and the same clip order; the paired
+difference VMF-XXS minus CNN alone (test top-1, 95% t-interval over seeds) decides the claim on
+each task. X3D-XS (widths matched to VMF-XXS's MACs, the study's arm) runs the same way.
+Resumable: a seed whose run folder holds metrics.json is read, not run again. The report (every
+arm's finished seeds, VMF-XXS minus each other arm paired over the seeds both have) goes to
+benchmarks/results/demo_pair[_global].{md,json}.
 """
 
 import argparse
@@ -23,19 +30,46 @@ import study  # benchmarks/study.py, beside this script
 
 from effvid.engine.config import load_config
 
-REPORT = Path("benchmarks/results/demo_pair")
+RESULTS = Path("benchmarks/results")
+STUDY_REPORT = RESULTS / "study.json"
+ARMS = ("vmf_xxs", "cnn", "x3d")  # the key pair, then X3D-XS at equal MACs
 
 
-def arm_overrides() -> dict[str, list[str]]:
-    """`effvid demo` overrides per arm: VMF-XXS as shipped, and its CNN alone at equal MACs."""
-    data = load_config("demo")["data"]
-    shape = (1, 3, data["num_frames"], data["crop_size"], data["crop_size"])
-    target = study._flops("vmf_xxs", {}, shape)
-    _, cnn = study.match_width("vmf_xxs", study.widened_cnn, target, shape)
-    return {
-        "vmf_xxs": [],
-        "cnn": [f"model.args.{key}={json.dumps(value)}" for key, value in cnn.items()],
-    }
+def _settings(section: str, values: dict) -> list[str]:
+    return [f"{section}.{key}={json.dumps(value)}" for key, value in values.items()]
+
+
+def task_overrides(task: str) -> list[str]:
+    """`effvid demo` overrides that turn the demo recipe (the local task) into `task`'s runs:
+    the study's input for that task and, on the global task, one test view."""
+    recipe = load_config("demo")["data"]
+    data = {k: v for k, v in study.TASKS[task].data.items() if k != "demo_videos"}
+    changed = {key: value for key, value in data.items() if recipe[key] != value}
+    views = {"clips": 1, "crops": 1} if task == "global" else {}
+    return _settings("data", changed) + _settings("eval", views)
+
+
+def study_rates(task: str) -> dict[str, float]:
+    """The learning rate the study's grid and rule picked for each arm on `task`."""
+    report = json.loads(STUDY_REPORT.read_text())["report"][task]
+    return {row["arm"]: row["chosen_lr"] for row in report["tuning"]}
+
+
+def arm_overrides(
+    task: str = "local", names: tuple[str, ...] = study.KEY_PAIR
+) -> dict[str, list[str]]:
+    """`effvid demo` overrides per arm of the study (`names`), each at VMF-XXS's MACs on
+    `task`'s input as the study builds it; on the global task each at its study-picked rate."""
+    arms = {arm.name: arm for arm in study.study_arms(study.TASKS[task].input_shape)}
+    rates = study_rates(task) if task == "global" else {}
+    overrides = {}
+    for name in names:
+        arm = arms[name]
+        model = [f"model.name={arm.model}"] if arm.model != "vmf_xxs" else []
+        args = {k: v for k, v in arm.args.items() if (k, v) != ("token_identity", False)}
+        rate = [f"train.lr={rates[name]}"] if name in rates else []
+        overrides[name] = [*task_overrides(task), *model, *_settings("model.args", args), *rate]
+    return overrides
 
 
 def run_seed(arm: str, overrides: list[str], seed: int, out: Path) -> dict:
@@ -46,38 +80,65 @@ def run_seed(arm: str, overrides: list[str], seed: int, out: Path) -> dict:
     return json.loads((folder / "metrics.json").read_text())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=Path("runs/demo_pair"))
-    args = parser.parse_args()
-    arms = arm_overrides()
-    top1 = {arm: [] for arm in arms}
-    for seed in range(args.seeds):  # seed by seed: an interrupted study is paired so far
-        for arm, overrides in arms.items():
-            top1[arm].append(run_seed(arm, overrides, seed, args.out)["top1"])
-    differences = [a - b for a, b in zip(top1["vmf_xxs"], top1["cnn"], strict=True)]
-    mean, half = study.t_interval(differences)
-    report = {
-        "command": f"python benchmarks/demo_pair.py --seeds {args.seeds}",
-        "machine": study._machine("cpu"),
-        "overrides": arms,
-        "test_top1": top1,
-        "difference": {"per_seed": differences, "mean": mean, "half_width": half},
-    }
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.with_suffix(".json").write_text(json.dumps(report, indent=2))
+def finished(out: Path, arm: str) -> list[dict]:
+    """The metrics of `arm`'s finished seeds 0, 1, ... up to the first one missing."""
+    runs = []
+    while (path := out / arm / f"seed{len(runs)}" / "metrics.json").exists():
+        runs.append(json.loads(path.read_text()))
+    return runs
+
+
+def report(task: str, out: Path, arms: dict[str, list[str]]) -> tuple[dict, str]:
+    """Every arm's test top-1 over its finished seeds, and VMF-XXS minus each other arm, paired
+    over the seeds both have (95% t-interval)."""
+    top1 = {arm: [run["top1"] for run in finished(out, arm)] for arm in arms}
+    top1 = {arm: values for arm, values in top1.items() if values}
     lines = ["| arm | mean | sd | per seed |", "|---|---|---|---|"]
     for arm, values in top1.items():
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         seeds = ", ".join(f"{v:.1f}" for v in values)
         lines.append(f"| {arm} | {statistics.fmean(values):.1f} | {spread:.1f} | {seeds} |")
-    lines.append(
-        f"\nVMF-XXS minus CNN alone, paired over {len(differences)} seeds: {mean:+.2f} points "
-        f"(95% CI {mean - half:+.2f} to {mean + half:+.2f})"
-    )
-    REPORT.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    differences = {}
+    for arm in [arm for arm in top1 if arm != "vmf_xxs"]:
+        pairs = list(zip(top1.get("vmf_xxs", []), top1[arm], strict=False))
+        if len(pairs) < 2:
+            continue
+        per_seed = [a - b for a, b in pairs]
+        mean, half = study.t_interval(per_seed)
+        differences[arm] = {"per_seed": per_seed, "mean": mean, "half_width": half}
+        lines.append(
+            f"\nVMF-XXS minus {arm}, paired over {len(per_seed)} seeds: {mean:+.2f} points "
+            f"(95% CI {mean - half:+.2f} to {mean + half:+.2f})"
+        )
+    result = {
+        "task": task,
+        "machine": study._machine("cpu"),
+        "overrides": {arm: arms[arm] for arm in top1},
+        "test_top1": top1,
+        "difference": differences,
+    }
+    return result, "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=sorted(study.TASKS), default="local")
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(study.KEY_PAIR))
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0.. to run for these arms")
+    parser.add_argument("--out", type=Path, help="default: runs/demo_pair[_global]")
+    args = parser.parse_args()
+    suffix = "" if args.task == "local" else f"_{args.task}"
+    out = args.out or Path(f"runs/demo_pair{suffix}")
+    arms = arm_overrides(args.task, tuple(args.arms))
+    for seed in range(args.seeds):  # seed by seed: an interrupted study is paired so far
+        for arm, overrides in arms.items():
+            run_seed(arm, overrides, seed, out)
+    result, table = report(args.task, out, arm_overrides(args.task, ARMS))
+    path = RESULTS / f"demo_pair{suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    path.with_suffix(".md").write_text(table)
+    print(table)
 
 
 if __name__ == "__main__":

@@ -91,21 +91,30 @@ def test_recorded_tuning_picks_the_rate_and_its_rerun_is_the_first_final_seed(st
     assert tuning["rerun_val_top1"] == 40.0
 
 
-def test_demo_pair_cnn_overrides_build_the_cnn_alone_at_vmf_xxs_cost(monkeypatch):
-    """benchmarks/demo_pair.py passes its CNN arm to `effvid demo` as recipe overrides: they
-    must survive the recipe parser and build the global-branch-free CNN at VMF-XXS's MACs."""
+@pytest.mark.parametrize("task", ["local", "global"])
+def test_demo_pair_overrides_build_the_cnn_alone_at_vmf_xxs_cost_on_the_task(monkeypatch, task):
+    """benchmarks/demo_pair.py passes its arms to `effvid demo` as recipe overrides: they must
+    survive the recipe parser, build the global-branch-free CNN at VMF-XXS's MACs on the task's
+    input, and on the global task read that task's data at each arm's study-picked rate."""
     from effvid.engine.config import load_config
 
     monkeypatch.syspath_prepend(str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("demo_pair", SCRIPT.parent / "demo_pair.py")
     demo_pair = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo_pair)
-    arms = demo_pair.arm_overrides()
-    assert arms["vmf_xxs"] == []
-    config = load_config("demo", arms["cnn"])
-    data = config["data"]
+    arms = demo_pair.arm_overrides(task)
+    configs = {arm: load_config("demo", overrides) for arm, overrides in arms.items()}
+    data = configs["cnn"]["data"]
+    assert data["demo_task"] == task == configs["vmf_xxs"]["data"]["demo_task"]
+    if task == "local":
+        assert arms["vmf_xxs"] == [] and configs["cnn"]["train"]["lr"] == 2e-3
+    else:
+        assert (data["crop_size"], data["sampling_rate"]) == (64, 3)
+        assert configs["vmf_xxs"]["train"]["lr"] == 4e-4 and configs["cnn"]["train"]["lr"] == 1.6e-3
+        assert (configs["cnn"]["eval"]["clips"], configs["cnn"]["eval"]["crops"]) == (1, 1)
     shape = (1, 3, data["num_frames"], data["crop_size"], data["crop_size"])
-    cnn = create_model(config["model"]["name"], num_classes=10, **config["model"]["args"])
+    model = configs["cnn"]["model"]
+    cnn = create_model(model["name"], num_classes=10, **model["args"])
     vmf = create_model("vmf_xxs", num_classes=10)
     assert not any(name.endswith("global_block") for name, _ in cnn.named_modules())
     assert any(name.endswith("global_block") for name, _ in vmf.named_modules())
