@@ -20,6 +20,7 @@ benchmarks/results/demo_pair[_global].{md,json}.
 """
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import study  # benchmarks/study.py, beside this script
 
+from effvid.data import relation_scenes
 from effvid.engine.config import load_config
 
 RESULTS = Path("benchmarks/results")
@@ -80,41 +82,66 @@ def run_seed(arm: str, overrides: list[str], seed: int, out: Path) -> dict:
     return json.loads((folder / "metrics.json").read_text())
 
 
-def finished(out: Path, arm: str) -> list[dict]:
-    """The metrics of `arm`'s finished seeds 0, 1, ... up to the first one missing."""
+# The global task's class is three relations of the probe to the cue (relation_scenes.FACTORS).
+RELATIONS = dict(
+    zip(relation_scenes.CLASSES, itertools.product(*relation_scenes.FACTORS), strict=True)
+)
+RELATION_NAMES = ("colour", "size", "height")
+
+
+def measures(task: str, folder: Path) -> dict[str, float]:
+    """A finished run's test top-1 and, on the global task, the test accuracy (%) of each of
+    its three relations, read off the predicted class."""
+    values = {"top1": json.loads((folder / "metrics.json").read_text())["top1"]}
+    if task == "global":
+        rows = json.loads((folder / "test_predictions.json").read_text())
+        for i, name in enumerate(RELATION_NAMES):
+            hits = [RELATIONS[r["label"]][i] == RELATIONS[r["predicted"]][i] for r in rows]
+            values[name] = 100 * sum(hits) / len(hits)
+    return values
+
+
+def finished(task: str, out: Path, arm: str) -> dict[str, list[float]]:
+    """`measures` of `arm`'s finished seeds 0, 1, ... up to the first one missing."""
     runs = []
-    while (path := out / arm / f"seed{len(runs)}" / "metrics.json").exists():
-        runs.append(json.loads(path.read_text()))
-    return runs
+    while (folder := out / arm / f"seed{len(runs)}" / "metrics.json").exists():
+        runs.append(measures(task, folder.parent))
+    return {key: [run[key] for run in runs] for key in (runs[0] if runs else {})}
 
 
 def report(task: str, out: Path, arms: dict[str, list[str]]) -> tuple[dict, str]:
-    """Every arm's test top-1 over its finished seeds, and VMF-XXS minus each other arm, paired
-    over the seeds both have (95% t-interval)."""
-    top1 = {arm: [run["top1"] for run in finished(out, arm)] for arm in arms}
-    top1 = {arm: values for arm, values in top1.items() if values}
-    lines = ["| arm | mean | sd | per seed |", "|---|---|---|---|"]
-    for arm, values in top1.items():
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        seeds = ", ".join(f"{v:.1f}" for v in values)
-        lines.append(f"| {arm} | {statistics.fmean(values):.1f} | {spread:.1f} | {seeds} |")
+    """Every arm's measures over its finished seeds, and VMF-XXS minus each other arm in each
+    measure, paired over the seeds both have (95% t-interval)."""
+    results = {arm: finished(task, out, arm) for arm in arms}
+    results = {arm: values for arm, values in results.items() if values}
+    lines = ["| arm | test accuracy of | mean | sd | per seed |", "|---|---|---|---|---|"]
+    for arm, by_measure in results.items():
+        for measure, values in by_measure.items():
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            seeds = ", ".join(f"{v:.1f}" for v in values)
+            lines.append(
+                f"| {arm} | {measure} | {statistics.fmean(values):.1f} | {spread:.1f} | {seeds} |"
+            )
     differences = {}
-    for arm in [arm for arm in top1 if arm != "vmf_xxs"]:
-        pairs = list(zip(top1.get("vmf_xxs", []), top1[arm], strict=False))
-        if len(pairs) < 2:
-            continue
-        per_seed = [a - b for a, b in pairs]
-        mean, half = study.t_interval(per_seed)
-        differences[arm] = {"per_seed": per_seed, "mean": mean, "half_width": half}
-        lines.append(
-            f"\nVMF-XXS minus {arm}, paired over {len(per_seed)} seeds: {mean:+.2f} points "
-            f"(95% CI {mean - half:+.2f} to {mean + half:+.2f})"
-        )
+    for arm in [arm for arm in results if arm != "vmf_xxs" and "vmf_xxs" in results]:
+        for measure, values in results[arm].items():
+            pairs = list(zip(results["vmf_xxs"][measure], values, strict=False))
+            if len(pairs) < 2:
+                continue
+            per_seed = [a - b for a, b in pairs]
+            mean, half = study.t_interval(per_seed)
+            differences.setdefault(arm, {})[measure] = {
+                "per_seed": per_seed, "mean": mean, "half_width": half
+            }  # fmt: skip
+            lines.append(
+                f"\nVMF-XXS minus {arm}, {measure}, paired over {len(per_seed)} seeds: "
+                f"{mean:+.2f} points (95% CI {mean - half:+.2f} to {mean + half:+.2f})"
+            )
     result = {
         "task": task,
         "machine": study._machine("cpu"),
-        "overrides": {arm: arms[arm] for arm in top1},
-        "test_top1": top1,
+        "overrides": {arm: arms[arm] for arm in results},
+        "test_accuracy": results,
         "difference": differences,
     }
     return result, "\n".join(lines) + "\n"

@@ -91,17 +91,50 @@ def test_recorded_tuning_picks_the_rate_and_its_rerun_is_the_first_final_seed(st
     assert tuning["rerun_val_top1"] == 40.0
 
 
+@pytest.fixture
+def demo_pair(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    spec = importlib.util.spec_from_file_location("demo_pair", SCRIPT.parent / "demo_pair.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_pair_reads_each_relation_of_the_global_task_off_the_predicted_class(
+    demo_pair, tmp_path
+):
+    """On the global task the pair's report gives, besides top-1, how often each of the three
+    relations (colour, size, height) of the predicted class is right, paired like top-1."""
+    predicted = {  # (label, prediction) per test video, for each arm
+        "vmf_xxs": [("same_colour_larger_higher", "other_colour_larger_higher"),
+                    ("other_colour_smaller_lower", "other_colour_smaller_higher")],
+        "cnn": [("same_colour_larger_higher", "same_colour_larger_higher"),
+                ("other_colour_smaller_lower", "same_colour_larger_lower")],
+    }  # fmt: skip
+    for arm, rows in predicted.items():
+        for seed in range(2):
+            folder = tmp_path / arm / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps({"top1": 50.0 * (arm == "cnn")}))
+            videos = [{"label": label, "predicted": guess} for label, guess in rows]
+            (folder / "test_predictions.json").write_text(json.dumps(videos))
+    result, table = demo_pair.report("global", tmp_path, {"vmf_xxs": [], "cnn": [], "x3d": []})
+    assert result["test_accuracy"]["vmf_xxs"] == {
+        "top1": [0.0, 0.0], "colour": [50.0, 50.0], "size": [100.0, 100.0], "height": [50.0] * 2
+    }  # fmt: skip
+    assert result["test_accuracy"]["cnn"]["size"] == [50.0, 50.0]
+    assert "x3d" not in result["test_accuracy"]  # no finished run
+    assert result["difference"]["cnn"]["size"]["mean"] == 50.0
+    assert "| vmf_xxs | colour | 50.0 | 0.0 | 50.0, 50.0 |" in table
+
+
 @pytest.mark.parametrize("task", ["local", "global"])
-def test_demo_pair_overrides_build_the_cnn_alone_at_vmf_xxs_cost_on_the_task(monkeypatch, task):
+def test_demo_pair_overrides_build_the_cnn_alone_at_vmf_xxs_cost_on_the_task(demo_pair, task):
     """benchmarks/demo_pair.py passes its arms to `effvid demo` as recipe overrides: they must
     survive the recipe parser, build the global-branch-free CNN at VMF-XXS's MACs on the task's
     input, and on the global task read that task's data at each arm's study-picked rate."""
     from effvid.engine.config import load_config
 
-    monkeypatch.syspath_prepend(str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("demo_pair", SCRIPT.parent / "demo_pair.py")
-    demo_pair = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo_pair)
     arms = demo_pair.arm_overrides(task)
     configs = {arm: load_config("demo", overrides) for arm, overrides in arms.items()}
     data = configs["cnn"]["data"]
