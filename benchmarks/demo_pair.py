@@ -4,6 +4,7 @@ demo task, the demo recipe's schedule), seed by seed.
 
     python benchmarks/demo_pair.py [--task local|global] [--seeds 5] [--out runs/demo_pair]
     python benchmarks/demo_pair.py --arms x3d --seeds 3     # X3D-XS at equal MACs, same recipe
+    python benchmarks/demo_pair.py --task global --epochs 20 --seeds 1   # a longer schedule
 
 Written down before the runs. Local task: both arms get the demo recipe unchanged and no tuning
 (the study's local-task grid picked the same rate, 1.6e-3, for both), 6 test views. Global task:
@@ -16,7 +17,7 @@ difference VMF-XXS minus CNN alone (test top-1, 95% t-interval over seeds) decid
 each task. X3D-XS (widths matched to VMF-XXS's MACs, the study's arm) runs the same way.
 Resumable: a seed whose run folder holds metrics.json is read, not run again. The report (every
 arm's finished seeds, VMF-XXS minus each other arm paired over the seeds both have) goes to
-benchmarks/results/demo_pair[_global].{md,json}.
+benchmarks/results/demo_pair[_global][_e<epochs>].{md,json}.
 """
 
 import argparse
@@ -58,10 +59,11 @@ def study_rates(task: str) -> dict[str, float]:
 
 
 def arm_overrides(
-    task: str = "local", names: tuple[str, ...] = study.KEY_PAIR
+    task: str = "local", names: tuple[str, ...] = study.KEY_PAIR, epochs: int | None = None
 ) -> dict[str, list[str]]:
     """`effvid demo` overrides per arm of the study (`names`), each at VMF-XXS's MACs on
-    `task`'s input as the study builds it; on the global task each at its study-picked rate."""
+    `task`'s input as the study builds it; on the global task each at its study-picked rate;
+    `epochs` replaces the recipe's schedule length."""
     arms = {arm.name: arm for arm in study.study_arms(study.TASKS[task].input_shape)}
     rates = study_rates(task) if task == "global" else {}
     overrides = {}
@@ -70,7 +72,10 @@ def arm_overrides(
         model = [f"model.name={arm.model}"] if arm.model != "vmf_xxs" else []
         args = {k: v for k, v in arm.args.items() if (k, v) != ("token_identity", False)}
         rate = [f"train.lr={rates[name]}"] if name in rates else []
-        overrides[name] = [*task_overrides(task), *model, *_settings("model.args", args), *rate]
+        schedule = [f"train.epochs={epochs}"] if epochs else []
+        overrides[name] = [
+            *task_overrides(task), *model, *_settings("model.args", args), *rate, *schedule
+        ]  # fmt: skip
     return overrides
 
 
@@ -152,15 +157,18 @@ def main() -> None:
     parser.add_argument("--task", choices=sorted(study.TASKS), default="local")
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(study.KEY_PAIR))
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0.. to run for these arms")
+    parser.add_argument("--epochs", type=int, help="another schedule length than the recipe's")
     parser.add_argument("--out", type=Path, help="default: runs/demo_pair[_global]")
     args = parser.parse_args()
-    suffix = "" if args.task == "local" else f"_{args.task}"
+    suffix = ("" if args.task == "local" else f"_{args.task}") + (
+        f"_e{args.epochs}" if args.epochs else ""
+    )
     out = args.out or Path(f"runs/demo_pair{suffix}")
-    arms = arm_overrides(args.task, tuple(args.arms))
+    arms = arm_overrides(args.task, tuple(args.arms), args.epochs)
     for seed in range(args.seeds):  # seed by seed: an interrupted study is paired so far
         for arm, overrides in arms.items():
             run_seed(arm, overrides, seed, out)
-    result, table = report(args.task, out, arm_overrides(args.task, ARMS))
+    result, table = report(args.task, out, arm_overrides(args.task, ARMS, args.epochs))
     path = RESULTS / f"demo_pair{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
