@@ -5,6 +5,7 @@ demo task, the demo recipe's schedule), seed by seed.
     python benchmarks/demo_pair.py [--task local|global] [--seeds 5] [--out runs/demo_pair]
     python benchmarks/demo_pair.py --arms x3d --seeds 3     # X3D-XS at equal MACs, same recipe
     python benchmarks/demo_pair.py --task global --epochs 20 --seeds 1   # a longer schedule
+    python benchmarks/demo_pair.py --task global --epochs 20 --seeds 5 --fresh-from 1
 
 Written down before the runs. Local task: both arms get the demo recipe unchanged and no tuning
 (the study's local-task grid picked the same rate, 1.6e-3, for both), 6 test views. Global task:
@@ -17,7 +18,8 @@ difference VMF-XXS minus CNN alone (test top-1, 95% t-interval over seeds) decid
 each task. X3D-XS (widths matched to VMF-XXS's MACs, the study's arm) runs the same way.
 Resumable: a seed whose run folder holds metrics.json is read, not run again. The report (every
 arm's finished seeds, VMF-XXS minus each other arm paired over the seeds both have) goes to
-benchmarks/results/demo_pair[_global][_e<epochs>].{md,json}.
+benchmarks/results/demo_pair[_global][_e<epochs>].{md,json}. `--fresh-from K`: seeds 0..K-1
+were run before the pair was decided on (a probe), so the report also pairs seeds K.. alone.
 """
 
 import argparse
@@ -114,9 +116,18 @@ def finished(task: str, out: Path, arm: str) -> dict[str, list[float]]:
     return {key: [run[key] for run in runs] for key in (runs[0] if runs else {})}
 
 
-def report(task: str, out: Path, arms: dict[str, list[str]]) -> tuple[dict, str]:
+def paired(per_seed: list[float], first_seed: int = 0) -> dict:
+    """The paired differences of seeds `first_seed`.. : per seed, mean, 95% half-width."""
+    mean, half = study.t_interval(per_seed[first_seed:])
+    return {"per_seed": per_seed[first_seed:], "mean": mean, "half_width": half}
+
+
+def report(
+    task: str, out: Path, arms: dict[str, list[str]], fresh_from: int = 0
+) -> tuple[dict, str]:
     """Every arm's measures over its finished seeds, and VMF-XXS minus each other arm in each
-    measure, paired over the seeds both have (95% t-interval)."""
+    measure, paired over the seeds both have (95% t-interval); with `fresh_from` K > 0 also
+    over seeds K.. alone (those not chosen after a look at the earlier ones)."""
     results = {arm: finished(task, out, arm) for arm in arms}
     results = {arm: values for arm, values in results.items() if values}
     lines = ["| arm | test accuracy of | mean | sd | per seed |", "|---|---|---|---|---|"]
@@ -134,14 +145,21 @@ def report(task: str, out: Path, arms: dict[str, list[str]]) -> tuple[dict, str]
             if len(pairs) < 2:
                 continue
             per_seed = [a - b for a, b in pairs]
-            mean, half = study.t_interval(per_seed)
-            differences.setdefault(arm, {})[measure] = {
-                "per_seed": per_seed, "mean": mean, "half_width": half
-            }  # fmt: skip
-            lines.append(
-                f"\nVMF-XXS minus {arm}, {measure}, paired over {len(per_seed)} seeds: "
-                f"{mean:+.2f} points (95% CI {mean - half:+.2f} to {mean + half:+.2f})"
-            )
+            subsets = {"all": 0, "fresh": fresh_from} if fresh_from else {"all": 0}
+            for subset, first in subsets.items():
+                if len(per_seed) - first < 2:
+                    continue
+                difference = paired(per_seed, first)
+                mean, half = difference["mean"], difference["half_width"]
+                if subset == "all":
+                    differences.setdefault(arm, {})[measure] = difference
+                else:
+                    differences[arm][measure]["fresh"] = difference | {"first_seed": first}
+                seeds = f"seeds {first}-{len(per_seed) - 1}"
+                lines.append(
+                    f"\nVMF-XXS minus {arm}, {measure}, paired over {seeds}: "
+                    f"{mean:+.2f} points (95% CI {mean - half:+.2f} to {mean + half:+.2f})"
+                )
     result = {
         "task": task,
         "machine": study._machine("cpu"),
@@ -159,6 +177,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0.. to run for these arms")
     parser.add_argument("--epochs", type=int, help="another schedule length than the recipe's")
     parser.add_argument("--out", type=Path, help="default: runs/demo_pair[_global]")
+    parser.add_argument(
+        "--fresh-from", type=int, default=0, help="also pair seeds from this one on alone"
+    )
     args = parser.parse_args()
     suffix = ("" if args.task == "local" else f"_{args.task}") + (
         f"_e{args.epochs}" if args.epochs else ""
@@ -168,7 +189,8 @@ def main() -> None:
     for seed in range(args.seeds):  # seed by seed: an interrupted study is paired so far
         for arm, overrides in arms.items():
             run_seed(arm, overrides, seed, out)
-    result, table = report(args.task, out, arm_overrides(args.task, ARMS, args.epochs))
+    every_arm = arm_overrides(args.task, ARMS, args.epochs)
+    result, table = report(args.task, out, every_arm, args.fresh_from)
     path = RESULTS / f"demo_pair{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")

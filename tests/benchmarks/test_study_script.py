@@ -152,3 +152,19 @@ def test_demo_pair_overrides_build_the_cnn_alone_at_vmf_xxs_cost_on_the_task(dem
     assert not any(name.endswith("global_block") for name, _ in cnn.named_modules())
     assert any(name.endswith("global_block") for name, _ in vmf.named_modules())
     assert count_flops(cnn, shape).total == pytest.approx(count_flops(vmf, shape).total, rel=0.03)
+
+
+def test_demo_pair_pairs_the_seeds_run_after_a_probe_apart(demo_pair, tmp_path):
+    """With `fresh_from`, the seeds run before the pair was decided on (a probe) are left out of
+    a second paired interval, besides the one over every seed."""
+    for arm, top1 in {"vmf_xxs": [60.0, 50.0, 52.0, 51.0], "cnn": [50.0, 50.0, 50.0, 50.0]}.items():
+        for seed, value in enumerate(top1):
+            folder = tmp_path / arm / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps({"top1": value}))
+    result, table = demo_pair.report("local", tmp_path, {"vmf_xxs": [], "cnn": []}, 1)
+    difference = result["difference"]["cnn"]["top1"]
+    assert difference["per_seed"] == [10.0, 0.0, 2.0, 1.0] and difference["mean"] == 3.25
+    assert difference["fresh"]["per_seed"] == [0.0, 2.0, 1.0]
+    assert difference["fresh"]["mean"] == 1.0 and difference["fresh"]["first_seed"] == 1
+    assert "paired over seeds 1-3: +1.00 points" in table
