@@ -295,7 +295,9 @@ class Trainer:
             with nullcontext() if sync else self.network.no_sync(), self._autocast():
                 logits = self.network(clips)
                 loss = self._loss(logits.float(), targets)
-            self.scaler.scale(loss / accumulation).backward()
+                penalty = self.model.training_penalty()  # train_loss logs the loss alone
+            objective = loss if penalty is None else loss + penalty
+            self.scaler.scale(objective / accumulation).backward()
             if last_of_step:
                 self._optimizer_step()
             total_loss += loss.item() * len(labels)

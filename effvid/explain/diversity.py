@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from effvid.models.layers.tokens import is_per_frame
+from effvid.models.layers.tokens import is_per_frame, mean_pairwise_cosine
 from effvid.models.mobile_former import Former, MobileToFormer
 
 
@@ -45,13 +45,7 @@ def _pairwise_mean(vectors: torch.Tensor, similarity: str) -> float:
     their cosine similarity, or Pearson correlation (cosine of the centred vectors)."""
     if similarity == "correlation":
         vectors = vectors - vectors.mean(dim=-1, keepdim=True)
-    unit = torch.nn.functional.normalize(vectors.flatten(0, -3).float(), dim=-1)
-    gram = unit @ unit.transpose(1, 2)  # (sets, M, M)
-    count = gram.shape[-1]
-    if count < 2:
-        return 1.0
-    off_diagonal = gram.sum(dim=(1, 2)) - gram.diagonal(dim1=1, dim2=2).sum(dim=1)
-    return float((off_diagonal / (count * (count - 1))).mean())
+    return float(mean_pairwise_cosine(vectors.float()))
 
 
 def _token_sets(tokens: torch.Tensor) -> torch.Tensor:

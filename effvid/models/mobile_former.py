@@ -45,7 +45,12 @@ from effvid.models.layers import (
     use_channels_last,
 )
 from effvid.models.layers.streaming import StreamingLayer
-from effvid.models.layers.tokens import first_token, is_per_frame, with_identity
+from effvid.models.layers.tokens import (
+    first_token,
+    is_per_frame,
+    mean_pairwise_cosine,
+    with_identity,
+)
 from effvid.models.registry import ModelCard, build_model, register_model
 
 
@@ -555,6 +560,11 @@ class MobileFormer(ClassifierModel):
     DETR re-injects its query embeddings at every decoder layer; the values are the tokens
     alone. Each token keeps an identity of its own whatever its content becomes. No parameter
     is added: a checkpoint loads with the switch on or off.
+
+    `token_diversity=w > 0` (not in the authors' model, 0 by default): in training mode the
+    model hands the trainer (`training_penalty`) w times the mean pairwise cosine similarity of
+    its tokens after each block, averaged over the blocks, to add to the loss: a diversity term
+    against the tokens merging into one. It changes nothing at inference and in the weights.
     """
 
     tokens_per_frame = False  # one token set per sample; see VideoMobileFormer
@@ -581,6 +591,7 @@ class MobileFormer(ClassifierModel):
         former_to_mobile: bool = True,
         dynamic_relu: bool = True,
         token_identity: bool = False,
+        token_diversity: float = 0.0,
         causal: bool = False,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
@@ -597,6 +608,8 @@ class MobileFormer(ClassifierModel):
         self.num_classes = num_classes
         self.tokens = nn.Embedding(num_tokens, token_dim) if global_branch else None
         self.token_identity = token_identity and global_branch
+        self.token_diversity = token_diversity if global_branch else 0.0
+        self._token_penalty: torch.Tensor | None = None
         global_spec = None
         if global_branch:
             global_spec = GlobalBranchSpec(
@@ -670,8 +683,14 @@ class MobileFormer(ClassifierModel):
             else:
                 tokens = table.unsqueeze(0).expand(x.shape[0], -1, -1)
         identity = self.tokens.weight if self.token_identity else None
+        penalise = self.training and self.token_diversity > 0
+        cosines = []
         for block in self.features:
             x, tokens = block(x, tokens, identity)
+            if penalise:
+                cosines.append(mean_pairwise_cosine(tokens))
+        if penalise:
+            self._token_penalty = self.token_diversity * torch.stack(cosines).mean()
         if self.local_global is not None:
             tokens = self.local_global(x, tokens, identity)
         return Features(x, tokens)
@@ -683,6 +702,10 @@ class MobileFormer(ClassifierModel):
     def no_weight_decay(self) -> set[str]:
         """Parameters a recipe may exclude from weight decay besides norms and biases."""
         return {"tokens.weight"} if self.tokens is not None else set()
+
+    def training_penalty(self) -> torch.Tensor | None:
+        penalty, self._token_penalty = self._token_penalty, None
+        return penalty
 
 
 # Per-variant tables from the authors' code (spec section 1.9): stem width, lite block, blocks

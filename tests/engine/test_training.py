@@ -245,3 +245,14 @@ def test_a_run_killed_anywhere_finishes_like_an_uninterrupted_one(
     best, reference_best = (read_training_checkpoint(r / "best.pth") for r in (run, reference_run))
     assert best.epoch == reference_best.epoch == resumed.state.best_epoch
     assert all(torch.equal(best.model[k], v) for k, v in reference_best.model.items())
+
+
+def test_a_model_training_penalty_is_added_to_the_loss_it_trains_on(tiny_videos, tmp_path):
+    """Mobile-Former's `token_diversity` term reaches the optimiser: the same run with a large
+    weight ends with distinct tokens (3 tokens: -0.5 is the least cosine they can have)."""
+    runs = {}
+    for weight in (0.0, 5.0):
+        config = tiny_config(tiny_videos, tmp_path / f"w{weight}", train__epochs=1)
+        config["model"]["args"] = {"token_diversity": weight}
+        runs[weight] = _train(config).state.history[0]
+    assert runs[5.0]["token_cosine"] < 0 < runs[0.0]["token_cosine"]

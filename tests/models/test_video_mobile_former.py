@@ -203,3 +203,30 @@ def test_token_identity_trains_with_either_token_layout(per_frame):
         model(torch.randn(2, 3, 4, 64, 64)), torch.tensor([0, 4])
     ).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_token_diversity_penalises_merged_tokens_in_training_only():
+    """`token_diversity=w` hands the trainer, once per training forward, w times the tokens'
+    mean pairwise cosine after each block; gradient steps on it pull the tokens apart; eval
+    outputs and the weights are those of the plain model, and the image model keeps it off."""
+    torch.manual_seed(0)
+    plain = effvid.create_model("vmf_xxs", num_classes=5)
+    model = effvid.create_model("vmf_xxs", num_classes=5, token_diversity=0.5)
+    assert not effvid.load_checkpoint(model, plain.state_dict()).missing
+    clip = torch.randn(2, 3, 4, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(clip), plain.eval()(clip))
+    assert model.training_penalty() is None and plain.train()(clip) is not None
+    assert plain.training_penalty() is None
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    penalties = []
+    for _ in range(5):
+        model.train()(clip)
+        penalty = model.training_penalty()
+        assert model.training_penalty() is None  # handed over once
+        penalties.append(penalty.item())
+        optimizer.zero_grad()
+        penalty.backward()
+        optimizer.step()
+    assert 0 < penalties[0] <= 0.5 and penalties[-1] < penalties[0] / 2
+    assert effvid.create_model("mobileformer_52m").token_diversity == 0
