@@ -563,9 +563,9 @@ def build_parser() -> argparse.ArgumentParser:
     make_demo.add_argument("--videos", type=positive_int, help="number of videos")
     make_demo.add_argument(
         "--task",
-        choices=["local", "global"],
+        choices=["local", "global", "global_relative"],
         help="local: actions of two digits (default); global: relations far apart in space "
-        "and time",
+        "and time; global_relative: the same, each relation needing both key digits",
     )
     make_demo.add_argument("--num-frames", type=positive_int, help="frames per video")
     make_demo.add_argument("--frame-size", type=positive_int, help="even frame side, pixels")

@@ -5,6 +5,8 @@ a cache folder and reused. Two tasks:
   separating, one stops, ...); 16 frames of 64x64 px.
 - `global` (`relation_scenes`): eight relations between a cue and a probe digit that are far apart
   in space and in time, among distractors; 24 frames of 80x80 px.
+- `global_relative`: the same classes with sizes and heights relative to the other key digit, so
+  that no relation can be read off one key digit alone (`RelativeRelationScene`).
 
     <root>/manifest.json              generation parameters; the cache is valid when they match
     <root>/classes.txt                one class name per line, in label order
@@ -41,7 +43,7 @@ from effvid.data.dataset import VideoDataset
 from effvid.data.demo_scenes import Scene
 from effvid.data.encoding import write_video
 from effvid.data.progress import progress_bar
-from effvid.data.relation_scenes import RelationScene
+from effvid.data.relation_scenes import RelationScene, RelativeRelationScene
 from effvid.data.sampling import DenseSampler
 from effvid.data.transforms import ClipTransform, EvalTransform, TrainTransform
 
@@ -74,6 +76,10 @@ TASKS = {
     # relations between a cue and a probe far apart in space and time (relation_scenes)
     "global": DemoTask(
         RelationScene, relation_scenes.CLASSES, relation_scenes.TIME_REVERSED, 24, 80
+    ),
+    # the same, every relation needing both key digits (relation_scenes.RelativeRelationScene)
+    "global_relative": DemoTask(
+        RelativeRelationScene, relation_scenes.CLASSES, relation_scenes.TIME_REVERSED, 24, 80
     ),
 }
 

@@ -23,6 +23,14 @@ height give the other two relations (trained models learn those two and not colo
 benchmarks/ABLATIONS.md). Played backwards, cue and probe swap: `larger` <->
 `smaller` and `higher` <-> `lower` (`TIME_REVERSED`). Lengths are in pixels of an 80 px frame
 and scale with `frame_size`; times are fractions of the clip.
+
+`RelativeRelationScene` (the `global_relative` task) draws the same classes with every relation
+relative: one of the two key digits (either, at random) gets a size from 10-20 px and a height
+from 26-54 px, the other that size times 1.25-1.4 (or divided by it) and that height 12-16 px
+up or down, as the class says. Sizes and heights of probe and cue then overlap, so the best
+guess of the size or height relation from either key digit alone is right about 71% or 74% of
+the time (the colour relation: 50%), against 100% from both; and the key digits are 40-56 px
+apart across (always more than half the frame).
 """
 
 import itertools
@@ -63,6 +71,27 @@ class RelationScene(Scene):
         fall = np.clip((window[1] - self.time) / fade, 0.0, 1.0)
         return np.minimum(rise, fall)
 
+    def sizes(self, larger: bool) -> tuple[float, float]:
+        """(cue, probe) sizes: one from the small band, the other from the large band."""
+        small, large = self._uniform(*_SMALL), self._uniform(*_LARGE)
+        return (small, large) if larger else (large, small)
+
+    def across(self) -> tuple[float, float]:
+        """(cue, probe) x: opposite sides, 32-56 px apart, either side first."""
+        cue_x, probe_x = self._uniform(12, 24), self._uniform(56, 68)
+        if self.rng.random() < 0.5:
+            cue_x, probe_x = _REFERENCE_SIZE - cue_x, _REFERENCE_SIZE - probe_x
+        return cue_x, probe_x
+
+    def heights(self, higher: bool) -> tuple[float, float]:
+        """(cue, probe) y: one in the top band, the other in the bottom band, 18-52 px apart."""
+        top, bottom = self._uniform(14, 32), self._uniform(50, 66)
+        return (bottom, top) if higher else (top, bottom)
+
+    def distractor_size(self) -> float:
+        """From the small or the large band, as the key digits."""
+        return self._uniform(*(_SMALL if self.rng.random() < 0.5 else _LARGE))
+
     def actors(self, label: int) -> list[Sprite]:
         """The cue and the probe of class `label`."""
         same_colour, larger, higher = (
@@ -73,14 +102,9 @@ class RelationScene(Scene):
         cue_colour = int(self.rng.integers(len(PALETTE)))
         others = [c for c in range(len(PALETTE)) if c != cue_colour]
         probe_colour = cue_colour if same_colour else int(self.rng.choice(others))
-        small, large = self._uniform(*_SMALL), self._uniform(*_LARGE)
-        cue_size, probe_size = (small, large) if larger else (large, small)
-        # Opposite sides, 32-56 px apart across; 18-52 px apart in height.
-        cue_x, probe_x = self._uniform(12, 24), self._uniform(56, 68)
-        if self.rng.random() < 0.5:
-            cue_x, probe_x = _REFERENCE_SIZE - cue_x, _REFERENCE_SIZE - probe_x
-        top, bottom = self._uniform(14, 32), self._uniform(50, 66)
-        cue_y, probe_y = (bottom, top) if higher else (top, bottom)
+        cue_size, probe_size = self.sizes(larger)
+        cue_x, probe_x = self.across()
+        cue_y, probe_y = self.heights(higher)
         sprites = []
         for (x, y), size, colour, window in (
             ((cue_x, cue_y), cue_size, cue_colour, _CUE_TIME),
@@ -99,8 +123,41 @@ class RelationScene(Scene):
         for _ in range(int(self.rng.integers(3, 6))):
             start = self.rng.uniform(8, 72, size=2)
             path = start + self.time[:, None] * self._direction() * self._uniform(0, 6)
-            size = self._uniform(*(_SMALL if self.rng.random() < 0.5 else _LARGE))
+            size = self.distractor_size()
             sprite = self._sprite(path, size, 1.0)
             sprite.colour = self._colour(int(self.rng.integers(len(PALETTE))))
             sprites.append(sprite)
         return sprites
+
+
+class RelativeRelationScene(RelationScene):
+    """The same classes with relative sizes and heights (see the module docstring)."""
+
+    def _relative(
+        self, band: tuple[float, float], step: tuple[float, float], probe_greater: bool, ratio: bool
+    ) -> tuple[float, float]:
+        """(cue, probe) values, the probe's the greater if `probe_greater`: one of the two, at
+        random, is drawn from `band`, the other is it times (`ratio`) or plus a `step`."""
+        anchor, amount = self._uniform(*band), self._uniform(*step)
+        up = anchor * amount if ratio else anchor + amount
+        down = anchor / amount if ratio else anchor - amount
+        if self.rng.random() < 0.5:  # the cue is the anchor
+            return anchor, up if probe_greater else down
+        return (down if probe_greater else up), anchor
+
+    def sizes(self, larger: bool) -> tuple[float, float]:
+        return self._relative((10.0, 20.0), (1.25, 1.4), larger, ratio=True)
+
+    def across(self) -> tuple[float, float]:
+        """(cue, probe) x: opposite sides, 40-56 px apart, either side first."""
+        cue_x, probe_x = self._uniform(12, 20), self._uniform(60, 68)
+        if self.rng.random() < 0.5:
+            cue_x, probe_x = _REFERENCE_SIZE - cue_x, _REFERENCE_SIZE - probe_x
+        return cue_x, probe_x
+
+    def heights(self, higher: bool) -> tuple[float, float]:
+        return self._relative((26.0, 54.0), (12.0, 16.0), not higher, ratio=False)  # y grows down
+
+    def distractor_size(self) -> float:
+        """Over the key digits' whole range, 7-28 px."""
+        return self._uniform(7.0, 28.0)

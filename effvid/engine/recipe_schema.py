@@ -81,7 +81,7 @@ class DataSection(_Section):
     max_bad_fraction: Fraction = Field(
         0.05, description="abort when more of the videos are unreadable or missing"
     )
-    demo_task: Literal["local", "global"] = Field(
+    demo_task: Literal["local", "global", "global_relative"] = Field(
         "local", description="the built-in dataset's task (data.format = demo)"
     )
     demo_videos: Annotated[int, Field(ge=30)] | None = Field(

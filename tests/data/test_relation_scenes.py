@@ -1,6 +1,7 @@
-"""The demo data's global task: every class is a relation between a cue and a probe that are never
-on screen together, far apart across the frame, among distractors that look like them; the
-videos are deterministic and cached like the local task's."""
+"""The demo data's global tasks: every class is a relation between a cue and a probe that are never
+on screen together, far apart across the frame, among distractors that look like them; in
+`global_relative` no key digit alone tells a relation; the videos are deterministic and cached
+like the local task's."""
 
 import itertools
 
@@ -8,27 +9,35 @@ import numpy as np
 import pytest
 
 from effvid.data import make_demo_data
-from effvid.data.demo_data import load_digit_scans
-from effvid.data.relation_scenes import CLASSES, PALETTE, TIME_REVERSED, RelationScene
+from effvid.data.demo_data import TASKS, load_digit_scans
+from effvid.data.relation_scenes import (
+    CLASSES,
+    PALETTE,
+    TIME_REVERSED,
+    RelationScene,
+    RelativeRelationScene,
+)
 
 pytest.importorskip("sklearn", reason="the demo dataset draws its digits from scikit-learn")
 
 FRAMES, SIZE = 24, 80
+SCENES = (RelationScene, RelativeRelationScene)
 
 
-def _scene(label: int, seed: int):
-    scene = RelationScene(
+def _scene(label: int, seed: int, scene_type: type[RelationScene] = RelationScene):
+    scene = scene_type(
         load_digit_scans()[:200], num_frames=FRAMES, frame_size=SIZE,
         rng=np.random.default_rng([seed, label]),
     )  # fmt: skip
     return scene.distractors(), scene.actors(label)
 
 
+@pytest.mark.parametrize("scene_type", SCENES)
 @pytest.mark.parametrize("label", range(len(CLASSES)))
-def test_each_class_is_its_relation_between_cue_and_probe(label):
+def test_each_class_is_its_relation_between_cue_and_probe(label, scene_type):
     colour, size, height = CLASSES[label].replace("_colour", "").split("_")
     for seed in range(5):
-        distractors, (cue, probe) = _scene(label, seed)
+        distractors, (cue, probe) = _scene(label, seed, scene_type)
         assert not np.any((cue.opacity > 0) & (probe.opacity > 0))  # never on screen together
         assert cue.opacity[: FRAMES // 2].sum() > 0 and probe.opacity[FRAMES // 2 :].sum() > 0
         apart = np.hypot(cue.x.mean() - probe.x.mean(), cue.y.mean() - probe.y.mean())
@@ -41,15 +50,46 @@ def test_each_class_is_its_relation_between_cue_and_probe(label):
         assert 3 <= len(distractors) <= 5
 
 
-def test_distractors_look_like_the_key_digits():
-    colours, sizes = set(), []
+@pytest.mark.parametrize("scene_type", SCENES)
+def test_distractors_look_like_the_key_digits(scene_type):
+    colours, sizes, key_sizes = set(), [], []
     for label, seed in itertools.product(range(len(CLASSES)), range(4)):
-        distractors, _ = _scene(label, seed)
+        distractors, actors = _scene(label, seed, scene_type)
         for sprite in distractors:
             colours.add(int(np.abs(PALETTE - sprite.colour).sum(axis=1).argmin()))
             sizes.append(sprite.size[0])
+        key_sizes += [sprite.size[0] for sprite in actors]
     assert colours == set(range(len(PALETTE)))  # every key colour is also a distractor colour
-    assert min(sizes) < 13 and max(sizes) > 18  # small and large ones, as cue and probe
+    assert min(sizes) < min(key_sizes) + 2 and max(sizes) > max(key_sizes) - 2  # the same range
+
+
+def _best_single_digit_guess(values: np.ndarray, truth: np.ndarray) -> float:
+    """The accuracy of the best threshold rule on one digit's values (either direction)."""
+    accuracies = [np.mean((values > t) == truth) for t in np.unique(values)]
+    return max(max(accuracies), 1 - min(accuracies))
+
+
+@pytest.mark.parametrize("scene_type", SCENES)
+def test_only_in_the_relative_task_does_every_relation_need_both_key_digits(scene_type):
+    """Of the global task's relations, size and height can be read off the probe alone (a
+    threshold on its size or height is always right); in the relative task no threshold on
+    either key digit's size or height is right more than 80% of the time."""
+    rows = []  # larger, higher, cue size, probe size, cue y, probe y
+    for label, seed in itertools.product(range(len(CLASSES)), range(60)):
+        _, (cue, probe) = _scene(label, seed, scene_type)
+        _, size, height = CLASSES[label].replace("_colour", "").split("_")
+        rows.append((size == "larger", height == "higher", cue.size[0], probe.size[0],
+                     cue.y.mean(), probe.y.mean()))  # fmt: skip
+    larger, higher, *measures = np.array(rows, dtype=float).T
+    guesses = [
+        _best_single_digit_guess(values, truth)
+        for truth, pair in ((larger, measures[:2]), (higher, measures[2:]))
+        for values in pair
+    ]  # cue size, probe size, cue height, probe height
+    if scene_type is RelationScene:
+        assert guesses[1] == guesses[3] == 1.0
+    else:
+        assert max(guesses) < 0.8
 
 
 def test_time_reversal_swaps_cue_and_probe():
@@ -59,11 +99,24 @@ def test_time_reversal_swaps_cue_and_probe():
         assert r_colour == colour and r_size != size and r_height != height
 
 
-def test_global_videos_are_deterministic_and_cached(tmp_path):
-    parameters = {"task": "global", "videos": 24, "num_frames": 8, "frame_size": 40}
+@pytest.mark.parametrize("task", ["global", "global_relative"])
+def test_global_videos_are_deterministic_and_cached(tmp_path, task):
+    parameters = {"task": task, "videos": 24, "num_frames": 8, "frame_size": 40}
     first = make_demo_data(tmp_path / "a", workers=2, progress=False, **parameters)
     second = make_demo_data(tmp_path / "b", workers=1, progress=False, **parameters)
     assert (first.root / "classes.txt").read_text().split() == list(CLASSES)
     for path in sorted((first.root / "videos").rglob("*.mp4")):
         assert path.read_bytes() == (second.root / path.relative_to(first.root)).read_bytes()
     assert make_demo_data(first.root, progress=False, **parameters).seconds is None
+
+
+def test_every_demo_task_can_be_asked_for_by_recipe_and_by_command():
+    from typing import get_args
+
+    from effvid.cli import build_parser
+    from effvid.engine.recipe_schema import DataSection
+
+    assert get_args(DataSection.model_fields["demo_task"].annotation) == tuple(TASKS)
+    make_demo = build_parser()._subparsers._group_actions[0].choices["make-demo-data"]
+    task_option = next(a for a in make_demo._actions if a.dest == "task")
+    assert tuple(task_option.choices) == tuple(TASKS)
