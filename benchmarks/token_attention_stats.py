@@ -10,7 +10,11 @@ explain` read them), prints the measures of `effvid.explain.diversity`:
 - after every module that updates the tokens, the mean pairwise cosine similarity of the tokens
   (1: one token repeated);
 - per Mobile->Former bridge, the mean pairwise correlation of the tokens' attention maps (1: all
-  tokens look at the same places), and the share of attention on each frame (uniform: 1/T).
+  tokens look at the same places), and the share of attention on each frame (uniform: 1/T);
+- per Former, how it mixes the tokens (`former_mixing`): the weight each token gives itself, how
+  often every token's attention favours the same token (per clip and head), how far apart the
+  attended vectors are against the tokens it was given (mean distance to their mean), and how
+  large its attention update is against the tokens.
 """
 
 import argparse
@@ -24,6 +28,9 @@ from effvid.engine.predictor import Predictor
 from effvid.engine.training_checkpoint import read_training_checkpoint
 from effvid.explain import token_attention
 from effvid.explain.diversity import token_diversity
+from effvid.models.layers.attention import channel_split_attention, channel_split_attention_weights
+from effvid.models.layers.tokens import is_per_frame, mean_pairwise_cosine, with_identity
+from effvid.models.mobile_former import Former
 
 
 def centre_clips(checkpoint: Path, predictor: Predictor, videos: int) -> torch.Tensor:
@@ -36,6 +43,55 @@ def centre_clips(checkpoint: Path, predictor: Predictor, videos: int) -> torch.T
         with open_video(record.path, short_side=predictor.preprocessing.short_side) as reader:
             clips.append(predictor.clips.clip(reader))
     return torch.stack(clips)
+
+
+def _spread(tokens: torch.Tensor) -> float:
+    """(B, M, D) -> the mean distance of a token to its set's mean token, over the mean token
+    norm; 0 under 1e-5 (tokens equal but for rounding)."""
+    distance = (tokens - tokens.mean(dim=1, keepdim=True)).norm(dim=-1).mean()
+    relative = float(distance / tokens.norm(dim=-1).mean().clamp_min(1e-12))
+    return relative if relative > 1e-5 else 0.0
+
+
+@torch.no_grad()
+def former_mixing(network: torch.nn.Module, clips: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Per Former of a model with one token set per clip: the mean weight of a token on itself,
+    the share of (clip, head) whose every token favours the same token, the spread of the
+    attended vectors over the spread of the tokens, the size of the attention's update against
+    the tokens', and the token cosine before and after."""
+    measures: dict[str, dict[str, float]] = {}
+
+    def measure(name: str):
+        def hook(module: Former, args: tuple, output: torch.Tensor) -> None:
+            tokens, *identity = args
+            if is_per_frame(tokens):
+                return
+            keys = with_identity(tokens, identity[0] if identity else None)
+            queries = module.q(keys)
+            weights = channel_split_attention_weights(queries, keys, module.num_heads)
+            favoured = weights.argmax(dim=-1)  # (B, heads, M)
+            attended = channel_split_attention(queries, keys, tokens, module.num_heads)
+            measures[name] = {
+                "self weight": float(weights.diagonal(dim1=-2, dim2=-1).mean()),
+                "one favoured": float((favoured == favoured[..., :1]).all(-1).float().mean()),
+                "attended spread / token spread": _spread(attended) / (_spread(tokens) or 1.0),
+                "update / token norm": float(
+                    module.channel_mlp(attended).norm(dim=-1).mean() / tokens.norm(dim=-1).mean()
+                ),
+                "cosine in": float(mean_pairwise_cosine(tokens)),
+                "cosine out": float(mean_pairwise_cosine(output)),
+            }
+
+        return hook
+
+    formers = [(n, m) for n, m in network.named_modules() if isinstance(m, Former)]
+    handles = [module.register_forward_hook(measure(name)) for name, module in formers]
+    try:
+        network.eval()(clips)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return measures
 
 
 def report(checkpoint: Path, videos: int) -> str:
@@ -59,6 +115,12 @@ def report(checkpoint: Path, videos: int) -> str:
         shares = mass.get(name)
         cells += [f"{share:.2f}" for share in shares] if shares else [""] * frames
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    mixing = former_mixing(predictor.network, clips)
+    if mixing:
+        columns = list(next(iter(mixing.values())))
+        lines += ["", "| Former | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+        for name, values in mixing.items():
+            lines.append(f"| {name} | " + " | ".join(f"{values[c]:.2f}" for c in columns) + " |")
     return "\n".join(lines)
 
 
