@@ -6,6 +6,7 @@ demo task, the demo recipe's schedule), seed by seed.
     python benchmarks/demo_pair.py --arms x3d --seeds 3     # X3D-XS at equal MACs, same recipe
     python benchmarks/demo_pair.py --task global --epochs 20 --seeds 1   # a longer schedule
     python benchmarks/demo_pair.py --task global --epochs 20 --seeds 5 --fresh-from 1
+    python benchmarks/demo_pair.py --task global_relative --epochs 20   # every relation relative
 
 Written down before the runs. Local task: both arms get the demo recipe unchanged and no tuning
 (the study's local-task grid picked the same rate, 1.6e-3, for both), 6 test views. Global task:
@@ -15,14 +16,17 @@ rule picked for it on that task (benchmarks/results/study.json: VMF-XXS 4e-4, CN
 one test view (the 24-frame clip at 64 px: every other view would be the same pixels). Seed k
 of both arms has the same initial generator state and the same clip order; the paired
 difference VMF-XXS minus CNN alone (test top-1, 95% t-interval over seeds) decides the claim on
-each task. X3D-XS (widths matched to VMF-XXS's MACs, the study's arm) runs the same way.
-Resumable: a seed whose run folder holds metrics.json is read, not run again. The report (every
-arm's finished seeds, VMF-XXS minus each other arm paired over the seeds both have) goes to
-benchmarks/results/demo_pair[_global][_e<epochs>].{md,json}. `--fresh-from K`: seeds 0..K-1
-were run before the pair was decided on (a probe), so the report also pairs seeds K.. alone.
+each task. The global task's relative version (`global_relative`, not in the 5-epoch study) runs
+like the global task: its input, one view, and the rates the study picked on the global task.
+X3D-XS (widths matched to VMF-XXS's MACs, the study's arm) runs the same way. Resumable: a seed
+whose run folder holds metrics.json is read, not run again. The report (every arm's finished seeds,
+VMF-XXS minus each other arm paired over the seeds both have) goes to
+benchmarks/results/demo_pair[_<task>][_e<epochs>].{md,json}. `--fresh-from K`: seeds 0..K-1 were run
+before the pair was decided on (a probe), so the report also pairs seeds K.. alone.
 """
 
 import argparse
+import dataclasses
 import itertools
 import json
 import statistics
@@ -38,6 +42,19 @@ from effvid.engine.config import load_config
 RESULTS = Path("benchmarks/results")
 STUDY_REPORT = RESULTS / "study.json"
 ARMS = ("vmf_xxs", "cnn", "x3d")  # the key pair, then X3D-XS at equal MACs
+_GLOBAL = study.TASKS["global"]
+TASKS = {
+    **study.TASKS,
+    "global_relative": dataclasses.replace(
+        _GLOBAL, name="global_relative", data={**_GLOBAL.data, "demo_task": "global_relative"}
+    ),
+}
+TUNED_ON = {"local": "local", "global": "global", "global_relative": "global"}
+
+
+def is_global(task: str) -> bool:
+    """A task of cue-probe relations (relation_scenes): one view, three relations per class."""
+    return TUNED_ON[task] == "global"
 
 
 def _settings(section: str, values: dict) -> list[str]:
@@ -48,15 +65,16 @@ def task_overrides(task: str) -> list[str]:
     """`effvid demo` overrides that turn the demo recipe (the local task) into `task`'s runs:
     the study's input for that task and, on the global task, one test view."""
     recipe = load_config("demo")["data"]
-    data = {k: v for k, v in study.TASKS[task].data.items() if k != "demo_videos"}
+    data = {k: v for k, v in TASKS[task].data.items() if k != "demo_videos"}
     changed = {key: value for key, value in data.items() if recipe[key] != value}
-    views = {"clips": 1, "crops": 1} if task == "global" else {}
+    views = {"clips": 1, "crops": 1} if is_global(task) else {}
     return _settings("data", changed) + _settings("eval", views)
 
 
 def study_rates(task: str) -> dict[str, float]:
-    """The learning rate the study's grid and rule picked for each arm on `task`."""
-    report = json.loads(STUDY_REPORT.read_text())["report"][task]
+    """The learning rate the study's grid and rule picked for each arm on `task` (for the
+    relative global task: on the global task)."""
+    report = json.loads(STUDY_REPORT.read_text())["report"][TUNED_ON[task]]
     return {row["arm"]: row["chosen_lr"] for row in report["tuning"]}
 
 
@@ -66,8 +84,8 @@ def arm_overrides(
     """`effvid demo` overrides per arm of the study (`names`), each at VMF-XXS's MACs on
     `task`'s input as the study builds it; on the global task each at its study-picked rate;
     `epochs` replaces the recipe's schedule length."""
-    arms = {arm.name: arm for arm in study.study_arms(study.TASKS[task].input_shape)}
-    rates = study_rates(task) if task == "global" else {}
+    arms = {arm.name: arm for arm in study.study_arms(TASKS[task].input_shape)}
+    rates = study_rates(task) if is_global(task) else {}
     overrides = {}
     for name in names:
         arm = arms[name]
@@ -100,7 +118,7 @@ def measures(task: str, folder: Path) -> dict[str, float]:
     """A finished run's test top-1 and, on the global task, the test accuracy (%) of each of
     its three relations, read off the predicted class."""
     values = {"top1": json.loads((folder / "metrics.json").read_text())["top1"]}
-    if task == "global":
+    if is_global(task):
         rows = json.loads((folder / "test_predictions.json").read_text())
         for i, name in enumerate(RELATION_NAMES):
             hits = [RELATIONS[r["label"]][i] == RELATIONS[r["predicted"]][i] for r in rows]
@@ -172,7 +190,7 @@ def report(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=sorted(study.TASKS), default="local")
+    parser.add_argument("--task", choices=sorted(TASKS), default="local")
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(study.KEY_PAIR))
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0.. to run for these arms")
     parser.add_argument("--epochs", type=int, help="another schedule length than the recipe's")

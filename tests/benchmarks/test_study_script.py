@@ -128,7 +128,7 @@ def test_demo_pair_reads_each_relation_of_the_global_task_off_the_predicted_clas
     assert "| vmf_xxs | colour | 50.0 | 0.0 | 50.0, 50.0 |" in table
 
 
-@pytest.mark.parametrize("task", ["local", "global"])
+@pytest.mark.parametrize("task", ["local", "global", "global_relative"])
 def test_demo_pair_overrides_build_the_cnn_alone_at_vmf_xxs_cost_on_the_task(demo_pair, task):
     """benchmarks/demo_pair.py passes its arms to `effvid demo` as recipe overrides: they must
     survive the recipe parser, build the global-branch-free CNN at VMF-XXS's MACs on the task's
