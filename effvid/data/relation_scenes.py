@@ -76,9 +76,11 @@ class RelationScene(Scene):
         small, large = self._uniform(*_SMALL), self._uniform(*_LARGE)
         return (small, large) if larger else (large, small)
 
+    near_side, far_side = (12.0, 24.0), (56.0, 68.0)  # cue and probe x: 32-56 px apart
+
     def across(self) -> tuple[float, float]:
-        """(cue, probe) x: opposite sides, 32-56 px apart, either side first."""
-        cue_x, probe_x = self._uniform(12, 24), self._uniform(56, 68)
+        """(cue, probe) x: opposite sides, either side first."""
+        cue_x, probe_x = self._uniform(*self.near_side), self._uniform(*self.far_side)
         if self.rng.random() < 0.5:
             cue_x, probe_x = _REFERENCE_SIZE - cue_x, _REFERENCE_SIZE - probe_x
         return cue_x, probe_x
@@ -133,6 +135,8 @@ class RelationScene(Scene):
 class RelativeRelationScene(RelationScene):
     """The same classes with relative sizes and heights (see the module docstring)."""
 
+    near_side, far_side = (12.0, 20.0), (60.0, 68.0)  # 40-56 px apart
+
     def _relative(
         self, band: tuple[float, float], step: tuple[float, float], probe_greater: bool, ratio: bool
     ) -> tuple[float, float]:
@@ -147,13 +151,6 @@ class RelativeRelationScene(RelationScene):
 
     def sizes(self, larger: bool) -> tuple[float, float]:
         return self._relative((10.0, 20.0), (1.25, 1.4), larger, ratio=True)
-
-    def across(self) -> tuple[float, float]:
-        """(cue, probe) x: opposite sides, 40-56 px apart, either side first."""
-        cue_x, probe_x = self._uniform(12, 20), self._uniform(60, 68)
-        if self.rng.random() < 0.5:
-            cue_x, probe_x = _REFERENCE_SIZE - cue_x, _REFERENCE_SIZE - probe_x
-        return cue_x, probe_x
 
     def heights(self, higher: bool) -> tuple[float, float]:
         return self._relative((26.0, 54.0), (12.0, 16.0), not higher, ratio=False)  # y grows down
