@@ -2,7 +2,6 @@
 intervals and the report (training is covered by tests/engine; the study is run by hand, see
 benchmarks/ABLATIONS.md)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,16 +9,14 @@ import pytest
 import torch
 
 from effvid import count_flops, create_model
+from tests.benchmarks import load_script
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "study.py"
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("study", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("study")
 
 
 @pytest.mark.parametrize("task", ["local", "global"])
@@ -94,10 +91,7 @@ def test_recorded_tuning_picks_the_rate_and_its_rerun_is_the_first_final_seed(st
 @pytest.fixture
 def demo_pair(monkeypatch):
     monkeypatch.syspath_prepend(str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("demo_pair", SCRIPT.parent / "demo_pair.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("demo_pair")
 
 
 def test_demo_pair_reads_each_relation_of_the_global_task_off_the_predicted_class(

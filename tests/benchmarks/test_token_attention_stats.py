@@ -1,23 +1,16 @@
 """benchmarks/token_attention_stats.py: how a Former mixes the tokens, the measure behind the
 collapse mechanism written in benchmarks/ABLATIONS.md."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 import effvid
-
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "token_attention_stats.py"
+from tests.benchmarks import load_script
 
 
 @pytest.fixture(scope="module")
 def stats():
-    spec = importlib.util.spec_from_file_location("token_attention_stats", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("token_attention_stats")
 
 
 def test_tokens_once_equal_are_mixed_uniformly_and_stay_equal(stats):
