@@ -66,15 +66,16 @@ def former_mixing(network: torch.nn.Module, clips: torch.Tensor) -> dict[str, di
             tokens, *identity = args
             if is_per_frame(tokens):
                 return
-            keys = with_identity(tokens, identity[0] if identity else None)
+            read = module.read(tokens)
+            keys = with_identity(read, identity[0] if identity else None)
             queries = module.q(keys)
             weights = channel_split_attention_weights(queries, keys, module.num_heads)
             favoured = weights.argmax(dim=-1)  # (B, heads, M)
-            attended = channel_split_attention(queries, keys, tokens, module.num_heads)
+            attended = channel_split_attention(queries, keys, read, module.num_heads)
             measures[name] = {
                 "self weight": float(weights.diagonal(dim1=-2, dim2=-1).mean()),
                 "one favoured": float((favoured == favoured[..., :1]).all(-1).float().mean()),
-                "attended spread / token spread": _spread(attended) / (_spread(tokens) or 1.0),
+                "attended spread / token spread": _spread(attended) / (_spread(read) or 1.0),
                 "update / token norm": float(
                     module.channel_mlp(attended).norm(dim=-1).mean() / tokens.norm(dim=-1).mean()
                 ),

@@ -119,14 +119,22 @@ class MobileToFormer(nn.Module):
     x: (B, C, *spatial), tokens: (B, M, D) -> tokens (B, M, D). Attention runs over every
     position of x, i.e. over H*W for images and T*H*W for clips. Tokens per frame, (B, T, M, D),
     read only their own frame of x (B, C, T, H, W). `identity` (M, D), if given, is added to the
-    tokens before their queries are projected (`MobileFormer`'s `token_identity`).
+    tokens before their queries are projected (`MobileFormer`'s `token_identity`). `pre_norm`
+    (`MobileFormer`'s `token_pre_norm`): the update reads the normalised tokens and is added to
+    them unnormalised.
     """
 
     def __init__(
-        self, channels: int, token_dim: int, num_heads: int = 2, drop_path: float = 0.0
+        self,
+        channels: int,
+        token_dim: int,
+        num_heads: int = 2,
+        drop_path: float = 0.0,
+        pre_norm: bool = False,
     ) -> None:
         super().__init__()
         self.num_heads = num_heads
+        self.pre_norm = pre_norm
         self.alpha = nn.Sequential(nn.Linear(token_dim, channels), nn.Hardsigmoid())
         self.q = nn.Linear(token_dim, channels)
         self.proj = nn.Linear(channels, token_dim)
@@ -146,10 +154,12 @@ class MobileToFormer(nn.Module):
     ) -> torch.Tensor:
         # Channels-contiguous (B, N, C): the fused attention kernel needs a unit last stride.
         features = x.flatten(2).transpose(1, 2).contiguous()
-        queries = self.q(with_identity(tokens, identity))
+        read = _update_input(tokens, self.layer_norm, self.pre_norm)
+        queries = self.q(with_identity(read, identity))
         attended = channel_split_attention(queries, features, features, self.num_heads)
-        attended = attended * (2.0 * self.alpha(tokens))
-        return self.layer_norm(tokens + self.drop_path(self.proj(attended)))
+        attended = attended * (2.0 * self.alpha(read))
+        update = self.drop_path(self.proj(attended))
+        return _add_update(tokens, update, self.layer_norm, self.pre_norm)
 
     def attention_weights(
         self, x: torch.Tensor, tokens: torch.Tensor, identity: torch.Tensor | None = None
@@ -161,7 +171,8 @@ class MobileToFormer(nn.Module):
             weights = self.attention_weights(_as_frames(x), tokens.flatten(0, 1), identity)
             return weights.unflatten(0, tokens.shape[:2])
         features = x.flatten(2).transpose(1, 2)
-        queries = self.q(with_identity(tokens, identity))
+        read = _update_input(tokens, self.layer_norm, self.pre_norm)
+        queries = self.q(with_identity(read, identity))
         return channel_split_attention_weights(queries, features, self.num_heads)
 
 
@@ -175,6 +186,9 @@ class Former(StreamingLayer, nn.Module):
     `causal` (tokens per frame, the streaming VMF): frame t's tokens attend to themselves and to
     the tokens this layer gave frame t - 1 (zeros before the first frame), never to a later
     frame: one frame of token memory per layer, carried along the stream.
+
+    `pre_norm` (`MobileFormer`'s `token_pre_norm`): attention and FFN read the tokens through
+    their LayerNorms and add their outputs to them unnormalised.
     """
 
     def __init__(
@@ -184,9 +198,11 @@ class Former(StreamingLayer, nn.Module):
         ffn_ratio: int = 2,
         drop_path: float = 0.0,
         causal: bool = False,
+        pre_norm: bool = False,
     ) -> None:
         super().__init__()
         self.causal = causal
+        self.pre_norm = pre_norm
         self.num_heads = num_heads
         self.ffn = nn.Sequential(
             nn.Linear(token_dim, token_dim * ffn_ratio),
@@ -203,16 +219,24 @@ class Former(StreamingLayer, nn.Module):
         if self.causal:
             return self._causal(tokens, identity)
         layout = tokens.shape
-        keys = with_identity(tokens, identity).flatten(1, -2)
-        return self._update(tokens.flatten(1, -2), keys, tokens.flatten(1, -2)).view(layout)
+        read = self.read(tokens)
+        keys = with_identity(read, identity).flatten(1, -2)
+        return self._update(tokens.flatten(1, -2), keys, read.flatten(1, -2)).view(layout)
+
+    def read(self, tokens: torch.Tensor) -> torch.Tensor:
+        """What the attention reads of the tokens: themselves, or with pre-norm their
+        normalised copy."""
+        return _update_input(tokens, self.layer_norm, self.pre_norm)
 
     def _update(self, tokens: torch.Tensor, keys: torch.Tensor, values: torch.Tensor):
         """tokens (B, M, D) attend to keys/values (B, N, D) -> (B, M, D); queries from the keys'
-        first M rows, which are the tokens (with their identity)."""
+        first M rows, which are the tokens as read (with their identity)."""
         queries = self.q(keys[:, : tokens.shape[1]])
         attended = channel_split_attention(queries, keys, values, self.num_heads)
-        tokens = self.layer_norm(tokens + self.drop_path(self.channel_mlp(attended)))
-        return self.ffn_norm(tokens + self.ffn(tokens))
+        update = self.drop_path(self.channel_mlp(attended))
+        tokens = _add_update(tokens, update, self.layer_norm, self.pre_norm)
+        update = self.ffn(_update_input(tokens, self.ffn_norm, self.pre_norm))
+        return _add_update(tokens, update, self.ffn_norm, self.pre_norm)
 
     def _causal(self, tokens: torch.Tensor, identity: torch.Tensor | None) -> torch.Tensor:
         """tokens per frame (B, T, M, D) -> (B, T, M, D), frame by frame with the memory."""
@@ -221,11 +245,26 @@ class Former(StreamingLayer, nn.Module):
             memory = tokens.new_zeros(tokens[:, 0].shape)
         outputs = []
         for frame in tokens.unbind(dim=1):
-            keys = torch.cat([with_identity(frame, identity), with_identity(memory, identity)], 1)
-            memory = self._update(frame, keys, torch.cat([frame, memory], 1))
+            read = self.read(frame), self.read(memory)
+            keys = torch.cat([with_identity(part, identity) for part in read], 1)
+            memory = self._update(frame, keys, torch.cat(read, 1))
             outputs.append(memory)
         self.keep(memory)
         return torch.stack(outputs, dim=1)
+
+
+def _update_input(tokens: torch.Tensor, norm: nn.LayerNorm, pre_norm: bool) -> torch.Tensor:
+    """What a token update reads: the tokens (the authors' post-norm), or their normalised copy
+    (pre-norm)."""
+    return norm(tokens) if pre_norm else tokens
+
+
+def _add_update(
+    tokens: torch.Tensor, update: torch.Tensor, norm: nn.LayerNorm, pre_norm: bool
+) -> torch.Tensor:
+    """Post-norm (the authors') normalises the sum; pre-norm leaves it, so an update added
+    alike to every token leaves their differences as they were."""
+    return tokens + update if pre_norm else norm(tokens + update)
 
 
 class FormerToMobile(nn.Module):
@@ -278,6 +317,7 @@ class GlobalBranchSpec(NamedTuple):
     dynamic_relu: bool
     hyper_reduction: int
     causal: bool = False  # the Formers keep one frame of token memory (streaming VMF)
+    pre_norm: bool = False  # the token updates are pre-norm (MobileFormer's token_pre_norm)
 
 
 class LiteBottleneck(nn.Module):
@@ -335,10 +375,10 @@ class _BridgedBlock(nn.Module):
             return
         if spec.mobile_to_former:
             self.local_global = MobileToFormer(
-                in_channels, spec.token_dim, spec.bridge_heads, drop_path
+                in_channels, spec.token_dim, spec.bridge_heads, drop_path, spec.pre_norm
             )
         self.global_block = Former(
-            spec.token_dim, spec.former_heads, spec.ffn_ratio, drop_path, spec.causal
+            spec.token_dim, spec.former_heads, spec.ffn_ratio, drop_path, spec.causal, spec.pre_norm
         )
         if spec.former_to_mobile:
             self.global_local = FormerToMobile(
@@ -565,6 +605,12 @@ class MobileFormer(ClassifierModel):
     model hands the trainer (`training_penalty`) w times the mean pairwise cosine similarity of
     its tokens after each block, averaged over the blocks, to add to the loss: a diversity term
     against the tokens merging into one. It changes nothing at inference and in the weights.
+
+    `token_pre_norm=True` (not in the authors' model, off by default): the token updates (every
+    Mobile->Former bridge and Former sub-layer) read the tokens through their LayerNorm and add
+    to them unnormalised, as pre-norm Transformers do; the authors' are post-norm. An update the
+    same for every token (a Former attending uniformly) then leaves the tokens' differences as
+    they were instead of shrinking them. Same parameters: a checkpoint loads with it on or off.
     """
 
     tokens_per_frame = False  # one token set per sample; see VideoMobileFormer
@@ -592,6 +638,7 @@ class MobileFormer(ClassifierModel):
         dynamic_relu: bool = True,
         token_identity: bool = False,
         token_diversity: float = 0.0,
+        token_pre_norm: bool = False,
         causal: bool = False,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
@@ -609,6 +656,7 @@ class MobileFormer(ClassifierModel):
         self.tokens = nn.Embedding(num_tokens, token_dim) if global_branch else None
         self.token_identity = token_identity and global_branch
         self.token_diversity = token_diversity if global_branch else 0.0
+        self.token_pre_norm = token_pre_norm and global_branch
         self._token_penalty: torch.Tensor | None = None
         global_spec = None
         if global_branch:
@@ -622,6 +670,7 @@ class MobileFormer(ClassifierModel):
                 dynamic_relu=dynamic_relu,
                 hyper_reduction=hyper_reduction,
                 causal=causal,
+                pre_norm=self.token_pre_norm,
             )
         self.stem = nn.Sequential(
             layers.stem(in_chans, stem_channels), layers.norm(stem_channels), nn.ReLU6(inplace=True)
@@ -639,7 +688,9 @@ class MobileFormer(ClassifierModel):
             channels = spec.out_channels
         self.features = nn.Sequential(*features)
         self.local_global = (
-            MobileToFormer(channels, token_dim, bridge_heads) if global_spec else None
+            MobileToFormer(channels, token_dim, bridge_heads, pre_norm=token_pre_norm)
+            if global_spec
+            else None
         )
         self.classifier = MergeClassifier(
             layers,

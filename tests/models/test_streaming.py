@@ -30,9 +30,12 @@ def _stream(model, clip, chunk):
     return torch.cat(outputs, dim=1), state
 
 
-@pytest.mark.parametrize("name", LADDER)
-def test_streaming_in_chunks_equals_the_whole_clip(name):
-    model = _causal(name)
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [(name, {}) for name in LADDER] + [("vmf_xxs", {"token_pre_norm": True})],
+)
+def test_streaming_in_chunks_equals_the_whole_clip(name, overrides):
+    model = _causal(name, **overrides)
     clip = torch.randn(2, 3, 12, 64, 64, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         whole = model.forward_steps(clip)

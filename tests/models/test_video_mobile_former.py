@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import effvid
-from effvid.models.mobile_former import MobileFormerBlock, MobileFormerDownBlock
+from effvid.models.layers.tokens import mean_pairwise_cosine
+from effvid.models.mobile_former import Former, MobileFormerBlock, MobileFormerDownBlock
 from effvid.models.video_mobile_former import FactorizedDepthwiseConv3d
 
 LADDER = effvid.list_models("vmf_*")
@@ -49,6 +50,8 @@ ABLATIONS = {
     "stem_temporal_stride": dict(stem_temporal_stride=2),
     "tokens_per_frame": dict(tokens_per_frame=True),
     "tokens_per_frame_stem_stride": dict(tokens_per_frame=True, stem_temporal_stride=2),
+    "token_pre_norm": dict(token_pre_norm=True),
+    "token_pre_norm_per_frame": dict(token_pre_norm=True, tokens_per_frame=True),
 }
 
 
@@ -178,20 +181,43 @@ def test_tokens_per_frame_share_the_weights_and_equal_per_clip_on_one_frame():
         assert not torch.allclose(tokens[:, 0], tokens[:, 1], atol=1e-3)  # each read its frame
 
 
-def test_token_identity_changes_the_computation_not_the_weights():
-    """`token_identity` adds the token table to the tokens' queries and keys: the same state
-    dict loads with it on or off, the outputs differ, and the image model keeps it off."""
+@pytest.mark.parametrize("switch", ["token_identity", "token_pre_norm"])
+def test_token_switches_change_the_computation_not_the_weights(switch):
+    """`token_identity` and `token_pre_norm` add no parameter: a state dict loads with either on
+    or off, the outputs differ, the plain model loads the switched one's weights back, and the
+    image model keeps both off."""
     plain = effvid.create_model("vmf_xxs", num_classes=5).eval()
     _randomise(plain)
-    identity = effvid.create_model("vmf_xxs", num_classes=5, token_identity=True).eval()
-    report = effvid.load_checkpoint(identity, plain.state_dict())
+    switched = effvid.create_model("vmf_xxs", num_classes=5, **{switch: True}).eval()
+    report = effvid.load_checkpoint(switched, plain.state_dict())
     assert not report.missing and not report.unexpected
+    back = effvid.create_model("vmf_xxs", num_classes=5).eval()
+    effvid.load_checkpoint(back, switched.state_dict())
     clip = torch.randn(2, 3, 4, 64, 64)
     with torch.no_grad():
-        assert not torch.allclose(identity(clip), plain(clip), atol=1e-4)
-        identity.token_identity = False
-        torch.testing.assert_close(identity(clip), plain(clip))
-    assert not effvid.create_model("mobileformer_52m").token_identity
+        assert not torch.allclose(switched(clip), plain(clip), atol=1e-4)
+        torch.testing.assert_close(back(clip), plain(clip))
+    assert not getattr(effvid.create_model("mobileformer_52m"), switch)
+
+
+def test_pre_norm_keeps_the_tokens_apart_when_the_former_attends_uniformly():
+    """A Former attending uniformly adds the same vector to every token. Post-norm (the
+    authors') then pulls the tokens together; pre-norm leaves their differences as they were."""
+    torch.manual_seed(0)
+    tokens = torch.randn(1, 3, 16)
+    outputs = {}
+    for pre_norm in (False, True):
+        former = Former(16, num_heads=2, pre_norm=pre_norm)
+        with torch.no_grad():
+            former.q.weight.zero_()  # equal scores: uniform attention
+            former.channel_mlp.weight.zero_()
+            former.channel_mlp.bias.normal_(0.0, 10.0)  # the update: one large vector
+            former.ffn[-1].weight.zero_()  # no FFN update
+            former.ffn[-1].bias.zero_()
+            outputs[pre_norm] = former(tokens)
+    assert mean_pairwise_cosine(outputs[False]) > mean_pairwise_cosine(tokens) + 0.5
+    differences = outputs[True][:, 1:] - outputs[True][:, :1]
+    torch.testing.assert_close(differences, tokens[:, 1:] - tokens[:, :1])
 
 
 @pytest.mark.parametrize("per_frame", [False, True])
