@@ -267,6 +267,15 @@ def _add_update(
     return tokens + update if pre_norm else norm(tokens + update)
 
 
+def _for_readers(tokens: torch.Tensor | None, pre_norm: bool) -> torch.Tensor | None:
+    """The tokens as the Mobile part, Former->Mobile and the head read them. Post-norm tokens
+    are normalised already; a pre-norm stream is normalised here, without an affine of its own
+    (the readers' linear layers absorb one), else its growth feeds back through the convs."""
+    if tokens is None or not pre_norm:
+        return tokens
+    return nn.functional.layer_norm(tokens, tokens.shape[-1:])
+
+
 class FormerToMobile(nn.Module):
     """Former->Mobile bridge: every position of the feature map reads from the tokens.
 
@@ -371,6 +380,7 @@ class _BridgedBlock(nn.Module):
         self, in_channels: int, out_channels: int, spec: GlobalBranchSpec | None, drop_path: float
     ) -> None:
         self.local_global = self.global_block = self.global_local = None
+        self.pre_norm = spec is not None and spec.pre_norm
         if spec is None:
             return
         if spec.mobile_to_former:
@@ -396,9 +406,10 @@ class _BridgedBlock(nn.Module):
             tokens = self.local_global(x, tokens, identity)
         if self.global_block is not None:
             tokens = self.global_block(tokens, identity)
-        x = self.mobile(x, tokens)
+        read = _for_readers(tokens, self.pre_norm)
+        x = self.mobile(x, read)
         if self.global_local is not None:
-            x = self.global_local(x, tokens, identity)
+            x = self.global_local(x, read, identity)
         return x, tokens
 
 
@@ -610,7 +621,8 @@ class MobileFormer(ClassifierModel):
     Mobile->Former bridge and Former sub-layer) read the tokens through their LayerNorm and add
     to them unnormalised, as pre-norm Transformers do; the authors' are post-norm. An update the
     same for every token (a Former attending uniformly) then leaves the tokens' differences as
-    they were instead of shrinking them. Same parameters: a checkpoint loads with it on or off.
+    they were instead of shrinking them. The Mobile part, Former->Mobile and the head read the
+    token stream normalised (no affine). Same parameters: a checkpoint loads with it on or off.
     """
 
     tokens_per_frame = False  # one token set per sample; see VideoMobileFormer
@@ -744,7 +756,7 @@ class MobileFormer(ClassifierModel):
             self._token_penalty = self.token_diversity * torch.stack(cosines).mean()
         if self.local_global is not None:
             tokens = self.local_global(x, tokens, identity)
-        return Features(x, tokens)
+        return Features(x, _for_readers(tokens, self.token_pre_norm))
 
     def forward_head(self, features: Features, pre_logits: bool = False) -> torch.Tensor:
         """Features -> logits (B, num_classes), or (B, head_hidden_size) pre-logits."""

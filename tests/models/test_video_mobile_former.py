@@ -5,7 +5,12 @@ import torch
 
 import effvid
 from effvid.models.layers.tokens import mean_pairwise_cosine
-from effvid.models.mobile_former import Former, MobileFormerBlock, MobileFormerDownBlock
+from effvid.models.mobile_former import (
+    Former,
+    FormerToMobile,
+    MobileFormerBlock,
+    MobileFormerDownBlock,
+)
 from effvid.models.video_mobile_former import FactorizedDepthwiseConv3d
 
 LADDER = effvid.list_models("vmf_*")
@@ -218,6 +223,30 @@ def test_pre_norm_keeps_the_tokens_apart_when_the_former_attends_uniformly():
     assert mean_pairwise_cosine(outputs[False]) > mean_pairwise_cosine(tokens) + 0.5
     differences = outputs[True][:, 1:] - outputs[True][:, :1]
     torch.testing.assert_close(differences, tokens[:, 1:] - tokens[:, :1])
+
+
+def test_pre_norm_tokens_reach_the_convs_and_the_head_normalised():
+    """A pre-norm token stream grows with every update added to it. Former->Mobile (and the
+    dynamic ReLUs, which read the same tokens) and the head read it normalised: a first version
+    that let them read the raw stream diverged in training, its growth fed back through the
+    convs into the next bridge."""
+    model = effvid.create_model("vmf_xxs", num_classes=5, token_pre_norm=True).eval()
+    with torch.no_grad():
+        model.tokens.weight.mul_(100.0)  # a stream far from unit scale
+    read = []
+    for module in model.modules():
+        if isinstance(module, FormerToMobile):
+            module.register_forward_hook(lambda module, args, output: read.append(args[1]))
+    with torch.no_grad():
+        read.append(model.forward_features(torch.randn(2, 3, 4, 64, 64)).tokens)
+    assert len(read) == 9
+    for tokens in read:
+        torch.testing.assert_close(
+            tokens.mean(-1), torch.zeros(tokens.shape[:-1]), atol=1e-4, rtol=0
+        )
+        torch.testing.assert_close(
+            tokens.std(-1, correction=0), torch.ones(tokens.shape[:-1]), atol=1e-3, rtol=0
+        )
 
 
 @pytest.mark.parametrize("per_frame", [False, True])
