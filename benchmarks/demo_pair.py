@@ -19,7 +19,8 @@ difference VMF-XXS minus CNN alone (test top-1, 95% t-interval over seeds) decid
 each task. The global task's relative version (`global_relative`, not in the 5-epoch study) runs
 like the global task: its input, one view, and the rates the study picked on the global task.
 X3D-XS (widths matched to VMF-XXS's MACs, the study's arm) runs the same way. Resumable: a seed
-whose run folder holds metrics.json is read, not run again. The report (every arm's finished seeds,
+whose run folder holds metrics.json, or which the last report recorded (run folders are not
+kept), is read, not run again. The report (every arm's finished seeds,
 VMF-XXS minus each other arm paired over the seeds both have) goes to
 benchmarks/results/demo_pair[_<task>][_e<epochs>].{md,json}. `--fresh-from K`: seeds 0..K-1 were run
 before the pair was decided on (a probe), so the report also pairs seeds K.. alone.
@@ -126,12 +127,31 @@ def measures(task: str, folder: Path) -> dict[str, float]:
     return values
 
 
-def finished(task: str, out: Path, arm: str) -> dict[str, list[float]]:
-    """`measures` of `arm`'s finished seeds 0, 1, ... up to the first one missing."""
+def finished(
+    task: str, out: Path, arm: str, recorded: dict[str, list[float]] | None = None
+) -> dict[str, list[float]]:
+    """`measures` of `arm`'s finished seeds 0, 1, ... up to the first one missing; a seed whose
+    run folder is gone is read from `recorded` (an earlier report's measures of this arm)."""
+    recorded = recorded or {}
     runs = []
-    while (folder := out / arm / f"seed{len(runs)}" / "metrics.json").exists():
-        runs.append(measures(task, folder.parent))
+    while True:
+        folder = out / arm / f"seed{len(runs)}"
+        if (folder / "metrics.json").exists():
+            runs.append(measures(task, folder))
+        elif len(runs) < _recorded_seeds(recorded):
+            runs.append({key: values[len(runs)] for key, values in recorded.items()})
+        else:
+            break
     return {key: [run[key] for run in runs] for key in (runs[0] if runs else {})}
+
+
+def _recorded_seeds(recorded: dict[str, list[float]]) -> int:
+    return min((len(values) for values in recorded.values()), default=0)
+
+
+def seeds_to_run(seeds: int, recorded: dict[str, list[float]]) -> list[int]:
+    """Of seeds 0..`seeds`-1, those an earlier report of the arm has not recorded."""
+    return list(range(_recorded_seeds(recorded), seeds))
 
 
 def paired(per_seed: list[float], first_seed: int = 0) -> dict:
@@ -141,12 +161,18 @@ def paired(per_seed: list[float], first_seed: int = 0) -> dict:
 
 
 def report(
-    task: str, out: Path, arms: dict[str, list[str]], fresh_from: int = 0
+    task: str,
+    out: Path,
+    arms: dict[str, list[str]],
+    fresh_from: int = 0,
+    earlier: dict[str, dict[str, list[float]]] | None = None,
 ) -> tuple[dict, str]:
-    """Every arm's measures over its finished seeds, and VMF-XXS minus each other arm in each
+    """Every arm's measures over its finished seeds (those whose run folders are gone read from
+    `earlier`, an earlier report's test_accuracy), and VMF-XXS minus each other arm in each
     measure, paired over the seeds both have (95% t-interval); with `fresh_from` K > 0 also
     over seeds K.. alone (those not chosen after a look at the earlier ones)."""
-    results = {arm: finished(task, out, arm) for arm in arms}
+    earlier = earlier or {}
+    results = {arm: finished(task, out, arm, earlier.get(arm)) for arm in arms}
     results = {arm: values for arm, values in results.items() if values}
     lines = ["| arm | test accuracy of | mean | sd | per seed |", "|---|---|---|---|---|"]
     for arm, by_measure in results.items():
@@ -203,13 +229,19 @@ def main() -> None:
         f"_e{args.epochs}" if args.epochs else ""
     )
     out = args.out or Path(f"runs/demo_pair{suffix}")
+    path = RESULTS / f"demo_pair{suffix}"
+    earlier = (
+        json.loads(path.with_suffix(".json").read_text())["test_accuracy"]
+        if path.with_suffix(".json").exists()
+        else {}
+    )
     arms = arm_overrides(args.task, tuple(args.arms), args.epochs)
     for seed in range(args.seeds):  # seed by seed: an interrupted study is paired so far
         for arm, overrides in arms.items():
-            run_seed(arm, overrides, seed, out)
+            if seed in seeds_to_run(args.seeds, earlier.get(arm, {})):
+                run_seed(arm, overrides, seed, out)
     every_arm = arm_overrides(args.task, ARMS, args.epochs)
-    result, table = report(args.task, out, every_arm, args.fresh_from)
-    path = RESULTS / f"demo_pair{suffix}"
+    result, table = report(args.task, out, every_arm, args.fresh_from, earlier)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     path.with_suffix(".md").write_text(table)

@@ -162,3 +162,20 @@ def test_demo_pair_pairs_the_seeds_run_after_a_probe_apart(demo_pair, tmp_path):
     assert difference["fresh"]["per_seed"] == [0.0, 2.0, 1.0]
     assert difference["fresh"]["mean"] == 1.0 and difference["fresh"]["first_seed"] == 1
     assert "paired over seeds 1-3: +1.00 points" in table
+
+
+def test_demo_pair_reads_seeds_whose_run_folders_are_gone_from_the_earlier_report(
+    demo_pair, tmp_path
+):
+    """runs/ is not kept: seeds an earlier report recorded are read from it, not run again, and
+    paired with the seeds run since; a run folder, where there is one, wins over the record."""
+    earlier = {"vmf_xxs": {"top1": [60.0, 50.0]}, "cnn": {"top1": [50.0, 50.0]}}
+    for arm, top1 in {"vmf_xxs": [99.0, 50.0, 52.0], "cnn": [0.0, 50.0, 50.0]}.items():
+        for seed in (1, 2):  # seed 0's folders are gone
+            folder = tmp_path / arm / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps({"top1": top1[seed]}))
+    result, _ = demo_pair.report("local", tmp_path, {"vmf_xxs": [], "cnn": []}, earlier=earlier)
+    assert result["test_accuracy"]["vmf_xxs"]["top1"] == [60.0, 50.0, 52.0]
+    assert result["difference"]["cnn"]["top1"]["per_seed"] == [10.0, 0.0, 2.0]
+    assert demo_pair.seeds_to_run(4, earlier["cnn"]) == [2, 3]
