@@ -700,7 +700,7 @@ class MobileFormer(ClassifierModel):
             channels = spec.out_channels
         self.features = nn.Sequential(*features)
         self.local_global = (
-            MobileToFormer(channels, token_dim, bridge_heads, pre_norm=token_pre_norm)
+            MobileToFormer(channels, token_dim, bridge_heads, pre_norm=self.token_pre_norm)
             if global_spec
             else None
         )
