@@ -20,8 +20,8 @@ each task. The global task's relative version (`global_relative`, not in the 5-e
 like the global task: its input, one view, and the rates the study picked on the global task.
 X3D-XS (widths matched to VMF-XXS's MACs, the study's arm) runs the same way. Resumable: a seed
 whose run folder holds metrics.json, or which the last report recorded (run folders are not
-kept), is read, not run again. The report (every arm's finished seeds,
-VMF-XXS minus each other arm paired over the seeds both have) goes to
+kept), is read, not run again. The report (every arm's finished seeds, VMF-XXS minus each other
+arm paired over the seeds both have) goes to
 benchmarks/results/demo_pair[_<task>][_e<epochs>].{md,json}. `--fresh-from K`: seeds 0..K-1 were run
 before the pair was decided on (a probe), so the report also pairs seeds K.. alone.
 """
@@ -230,20 +230,18 @@ def main() -> None:
     )
     out = args.out or Path(f"runs/demo_pair{suffix}")
     path = RESULTS / f"demo_pair{suffix}"
-    earlier = (
-        json.loads(path.with_suffix(".json").read_text())["test_accuracy"]
-        if path.with_suffix(".json").exists()
-        else {}
-    )
+    report_file = path.with_suffix(".json")
+    earlier = json.loads(report_file.read_text())["test_accuracy"] if report_file.exists() else {}
     arms = arm_overrides(args.task, tuple(args.arms), args.epochs)
+    to_run = {arm: seeds_to_run(args.seeds, earlier.get(arm, {})) for arm in arms}
     for seed in range(args.seeds):  # seed by seed: an interrupted study is paired so far
         for arm, overrides in arms.items():
-            if seed in seeds_to_run(args.seeds, earlier.get(arm, {})):
+            if seed in to_run[arm]:
                 run_seed(arm, overrides, seed, out)
     every_arm = arm_overrides(args.task, ARMS, args.epochs)
     result, table = report(args.task, out, every_arm, args.fresh_from, earlier)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    report_file.write_text(json.dumps(result, indent=2) + "\n")
     path.with_suffix(".md").write_text(table)
     print(table)
 
