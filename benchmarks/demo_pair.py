@@ -4,6 +4,7 @@ demo task, the demo recipe's schedule), seed by seed.
 
     python benchmarks/demo_pair.py [--task local|global] [--seeds 5] [--out runs/demo_pair]
     python benchmarks/demo_pair.py --arms x3d --seeds 3     # X3D-XS at equal MACs, same recipe
+    python benchmarks/demo_pair.py --arms tsn vmf_xs --seeds 3   # the per-frame model, VMF-XS
     python benchmarks/demo_pair.py --task global --epochs 20 --seeds 1   # a longer schedule
     python benchmarks/demo_pair.py --task global --epochs 20 --seeds 5 --fresh-from 1
     python benchmarks/demo_pair.py --task global_relative --epochs 20   # every relation relative
@@ -18,12 +19,14 @@ of both arms has the same initial generator state and the same clip order; the p
 difference VMF-XXS minus CNN alone (test top-1, 95% t-interval over seeds) decides the claim on
 each task. The global task's relative version (`global_relative`, not in the 5-epoch study) runs
 like the global task: its input, one view, and the rates the study picked on the global task.
-X3D-XS (widths matched to VMF-XXS's MACs, the study's arm) runs the same way. Resumable: a seed
-whose run folder holds metrics.json, or which the last report recorded (run folders are not
-kept), is read, not run again. The report (every arm's finished seeds, VMF-XXS minus each other
-arm paired over the seeds both have) goes to
-benchmarks/results/demo_pair[_<task>][_e<epochs>].{md,json}. `--fresh-from K`: seeds 0..K-1 were run
-before the pair was decided on (a probe), so the report also pairs seeds K.. alone.
+X3D-XS (widths matched to VMF-XXS's MACs), the per-frame model (TSN) and VMF-XS, the study's
+other arms, run the same way (on the local task the study's grid picked its top rate for each,
+as for the pair; the reduced DualFormer, whose pick was the lowest rate, is not an arm here).
+Resumable: a seed whose run folder holds metrics.json, or which the last report recorded (run
+folders are not kept), is read, not run again. The report (every arm's finished seeds, VMF-XXS
+minus each other arm paired over the seeds both have) goes to
+benchmarks/results/demo_pair[_<task>][_e<epochs>].{md,json}. `--fresh-from K`: seeds 0..K-1
+were run before the pair was decided on (a probe), so the report also pairs seeds K.. alone.
 """
 
 import argparse
@@ -42,7 +45,7 @@ from effvid.engine.config import load_config
 
 RESULTS = Path("benchmarks/results")
 STUDY_REPORT = RESULTS / "study.json"
-ARMS = ("vmf_xxs", "cnn", "x3d")  # the key pair, then X3D-XS at equal MACs
+ARMS = ("vmf_xxs", "cnn", "x3d", "tsn", "vmf_xs")  # the key pair, X3D-XS at equal MACs, others
 _GLOBAL = study.TASKS["global"]
 TASKS = {
     **study.TASKS,
@@ -79,6 +82,11 @@ def study_rates(task: str) -> dict[str, float]:
     return {row["arm"]: row["chosen_lr"] for row in report["tuning"]}
 
 
+def arms_of(task: str) -> tuple[str, ...]:
+    """The arms that can run on `task`: on a global task, those the study picked a rate for."""
+    return tuple(arm for arm in ARMS if not is_global(task) or arm in study_rates(task))
+
+
 def arm_overrides(
     task: str = "local", names: tuple[str, ...] = study.KEY_PAIR, epochs: int | None = None
 ) -> dict[str, list[str]]:
@@ -92,6 +100,8 @@ def arm_overrides(
         arm = arms[name]
         model = [f"model.name={arm.model}"] if arm.model != "vmf_xxs" else []
         args = {k: v for k, v in arm.args.items() if (k, v) != ("token_identity", False)}
+        if is_global(task) and name not in rates:
+            raise SystemExit(f"demo_pair: the study picked no learning rate for {name} on {task}")
         rate = [f"train.lr={rates[name]}"] if name in rates else []
         schedule = [f"train.epochs={epochs}"] if epochs else []
         overrides[name] = [
@@ -238,7 +248,7 @@ def main() -> None:
         for arm, overrides in arms.items():
             if seed in to_run[arm]:
                 run_seed(arm, overrides, seed, out)
-    every_arm = arm_overrides(args.task, ARMS, args.epochs)
+    every_arm = arm_overrides(args.task, arms_of(args.task), args.epochs)
     result, table = report(args.task, out, every_arm, args.fresh_from, earlier)
     path.parent.mkdir(parents=True, exist_ok=True)
     report_file.write_text(json.dumps(result, indent=2) + "\n")

@@ -179,3 +179,17 @@ def test_demo_pair_reads_seeds_whose_run_folders_are_gone_from_the_earlier_repor
     assert result["test_accuracy"]["vmf_xxs"]["top1"] == [60.0, 50.0, 52.0]
     assert result["difference"]["cnn"]["top1"]["per_seed"] == [10.0, 0.0, 2.0]
     assert demo_pair.seeds_to_run(4, earlier["cnn"]) == [2, 3]
+
+
+def test_demo_pair_refuses_an_arm_without_a_study_picked_rate_on_the_global_task(demo_pair):
+    """The per-frame model and VMF-XS run on the local task at the demo's rate (the study's
+    grid picked its top rate for them there, as for the pair); on the global task the study
+    recorded no pick for them, so they are refused rather than run at the demo's rate."""
+    from effvid.engine.config import load_config
+
+    local = demo_pair.arm_overrides("local", ("tsn", "vmf_xs"))
+    assert load_config("demo", local["tsn"])["model"]["name"] == "tsn_mobileformer_52m"
+    assert load_config("demo", local["vmf_xs"])["train"]["lr"] == 2e-3
+    assert "tsn" not in demo_pair.arms_of("global") and "x3d" in demo_pair.arms_of("global")
+    with pytest.raises(SystemExit, match="no learning rate for tsn on global_relative"):
+        demo_pair.arm_overrides("global_relative", ("tsn",))
