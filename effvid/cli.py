@@ -300,7 +300,7 @@ def _demo(args: argparse.Namespace) -> int:
     from effvid.engine.demo import run_demo
 
     _show_progress_logs()
-    result = run_demo(args.out, args.overrides)
+    result = run_demo(args.out, args.overrides, device=args.device)
     return 0 if result["top1"] > 0 else 1
 
 
@@ -553,6 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the main job: demo data, train, evaluate, predict")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder")
+    demo.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="default: the CPU, as measured"
+    )
     demo.add_argument(
         "overrides", nargs="*", help="changes to the demo recipe, e.g. train.epochs=2"
     )

@@ -238,3 +238,24 @@ def test_a_failed_export_leaves_the_previous_file_untouched(checkpoint, tmp_path
     assert "does not reproduce the eager model" in _one_line_error(capsys)
     assert output.read_bytes() == good
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "--config", "demo"],
+        ["demo"],
+        ["predict", "VIDEO", "--checkpoint", "CHECKPOINT"],
+        ["features", "VIDEO", "--checkpoint", "CHECKPOINT", "--output", "f.npz"],
+        ["bench", "--model", "vmf_xxs", "--frames", "4", "--size", "32"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_cuda_asked_for_without_a_cuda_device_is_a_one_line_error(
+    command, checkpoint, video, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.chdir(tmp_path)  # a run that got through would write here, not in the repo
+    places = {"VIDEO": str(video), "CHECKPOINT": str(checkpoint)}
+    assert main([places.get(word, word) for word in command] + ["--device", "cuda"]) == 2
+    assert "no CUDA device is available" in _one_line_error(capsys)

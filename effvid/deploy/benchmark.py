@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from effvid.engine.distributed import wants_cuda
 from effvid.models.fusion import fold_batchnorm
 from effvid.version import __version__
 
@@ -196,8 +197,7 @@ def benchmark_model(
     """Time `model` on random clips of `input_shape`: `warmup` calls, then `runs` timed calls."""
     if runtime not in RUNTIMES or dtype not in DTYPES:
         raise ValueError(f"runtime must be one of {RUNTIMES} and dtype one of {DTYPES}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA device is available")
+    wants_cuda(device)
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)

@@ -35,28 +35,42 @@ def reversal_accuracy(results, task: str) -> float:
 
 
 def run_demo(
-    out: str | Path = "runs/demo", overrides: Sequence[str] = (), *, show_videos: int = 4
+    out: str | Path = "runs/demo",
+    overrides: Sequence[str] = (),
+    *,
+    show_videos: int = 4,
+    device: str = "cpu",
 ) -> dict:
-    """Run the whole demo into `out`; returns the metrics written to `out/metrics.json`."""
+    """Run the whole demo into `out` on `device` ('cpu' or 'cuda'); returns the metrics written
+    to `out/metrics.json`."""
     start = time.perf_counter()
     out = Path(out)
+    context = setup_distributed(device)
     config = load_config("demo", [f"output.dir={out}", *overrides])
     print("== 1/4 the demo dataset")
     data = recipe_data.demo_data_section(config["data"])
     config["data"] = data
     print(f"videos in {data['root']}")
 
-    print(f"== 2/4 training {config['model']['name']} on the CPU")
-    trainer = Trainer(config, setup_distributed("cpu"), resume=False)
+    print(f"== 2/4 training {config['model']['name']} on {context.device}")
+    trainer = Trainer(config, context, resume=False)
     trainer.fit()
     best = out / "best.pth"
 
     print("== 3/4 held-out test split, multi-view")
-    test = evaluate_checkpoint(config, best, split="test", output=out, progress=False)
+    test = evaluate_checkpoint(
+        config, best, split="test", output=out, progress=False, device=device
+    )
     metrics = test.metrics()
     print(f"test: {summarize(metrics)}")
     reversed_test = evaluate_checkpoint(
-        config, best, split="test", output=out, time_order="reversed", progress=False
+        config,
+        best,
+        split="test",
+        output=out,
+        time_order="reversed",
+        progress=False,
+        device=device,
     )
     reversed_top1 = reversed_test.metrics()["top1"]
     reversed_as_twin = reversal_accuracy(reversed_test, data["demo_task"])
@@ -66,7 +80,7 @@ def run_demo(
     )
 
     print("== 4/4 predictions on held-out videos")
-    predictor = Predictor(config["model"]["name"], best)
+    predictor = Predictor(config["model"]["name"], best, device=str(context.device))
     classes = test.class_names
     for record in recipe_data.read_split(data, "test").records[:show_videos]:
         prediction = predictor.predict(record.path, top_k=3, clips=2)

@@ -10,6 +10,20 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from effvid.errors import EffvidError
+
+
+class DeviceUnavailableError(EffvidError, ValueError):
+    """A device was asked for that this machine does not have."""
+
+
+def wants_cuda(device: str | None) -> bool:
+    """Whether to run on CUDA: `device` 'cpu' or 'cuda', default CUDA when available; 'cuda'
+    on a machine without it is a DeviceUnavailableError."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DeviceUnavailableError("device 'cuda' was asked for but no CUDA device is available")
+    return torch.cuda.is_available() if device is None else device == "cuda"
+
 
 @dataclass(frozen=True)
 class DistributedContext:
@@ -32,7 +46,7 @@ def setup_distributed(device: str | None = None) -> DistributedContext:
 
     `device`: 'cpu' or 'cuda'; default: CUDA when available.
     """
-    use_cuda = torch.cuda.is_available() if device is None else device == "cuda"
+    use_cuda = wants_cuda(device)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

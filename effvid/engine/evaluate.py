@@ -176,10 +176,12 @@ def evaluate_checkpoint(
     output: str | Path | None = None,
     time_order: str = "forward",
     progress: bool = True,
+    device: str | None = None,
 ) -> VideoScores:
     """Evaluate a trained checkpoint on a split of the recipe's data with its test views (clips
-    reordered in time by `time_order`, see `reorder_time`); with `output`, write the metrics,
-    predictions and confusion matrix there (main process)."""
+    reordered in time by `time_order`, see `reorder_time`) on `device` ('cpu', 'cuda'; default
+    CUDA when available); with `output`, write the metrics, predictions and confusion matrix
+    there (main process)."""
     from torch.utils.data import DataLoader, DistributedSampler
 
     from effvid.engine import recipe_data
@@ -187,7 +189,7 @@ def evaluate_checkpoint(
     from effvid.models import get_model_card, load_model
     from effvid.models.weights import CheckpointError
 
-    context = setup_distributed()
+    context = setup_distributed(device)
     data = config["data"]
     if data["format"] == "demo":
         data = recipe_data.demo_data_section(data, progress=progress and context.is_main)
