@@ -8,6 +8,7 @@ demo task, the demo recipe's schedule), seed by seed.
     python benchmarks/demo_pair.py --task global --epochs 20 --seeds 1   # a longer schedule
     python benchmarks/demo_pair.py --task global --epochs 20 --seeds 5 --fresh-from 1
     python benchmarks/demo_pair.py --task global_relative --epochs 20   # every relation relative
+    python benchmarks/demo_pair.py --task global --epochs 20 --seeds 40 --device cuda --jobs 8
 
 Written down before the runs. Local task: both arms get the demo recipe unchanged and no tuning
 (the study's local-task grid picked the same rate, 1.6e-3, for both), 6 test views. Global task:
@@ -27,6 +28,8 @@ folders are not kept), is read, not run again. The report (every arm's finished 
 minus each other arm paired over the seeds both have) goes to
 benchmarks/results/demo_pair[_<task>][_e<epochs>].{md,json}. `--fresh-from K`: seeds 0..K-1
 were run before the pair was decided on (a probe), so the report also pairs seeds K.. alone.
+On a GPU (`--device cuda`, `--jobs N` runs at once) the report gets its own `_cuda` name: its
+runs are not paired with the CPU's.
 """
 
 import argparse
@@ -36,6 +39,7 @@ import json
 import statistics
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import study  # benchmarks/study.py, beside this script
@@ -110,12 +114,11 @@ def arm_overrides(
     return overrides
 
 
-def run_seed(arm: str, overrides: list[str], seed: int, out: Path) -> dict:
+def run_seed(arm: str, overrides: list[str], seed: int, out: Path, device: str = "cpu") -> None:
     folder = out / arm / f"seed{seed}"
     if not (folder / "metrics.json").exists():
         command = [sys.executable, "-m", "effvid.cli", "demo", "--out", str(folder)]
-        subprocess.run([*command, f"train.seed={seed}", *overrides], check=True)
-    return json.loads((folder / "metrics.json").read_text())
+        subprocess.run([*command, "--device", device, f"train.seed={seed}", *overrides], check=True)
 
 
 # The global task's class is three relations of the probe to the cue (relation_scenes.FACTORS).
@@ -234,9 +237,13 @@ def main() -> None:
     parser.add_argument(
         "--fresh-from", type=int, default=0, help="also pair seeds from this one on alone"
     )
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (e.g. 8 on a GPU)")
     args = parser.parse_args()
-    suffix = ("" if args.task == "local" else f"_{args.task}") + (
-        f"_e{args.epochs}" if args.epochs else ""
+    suffix = (
+        ("" if args.task == "local" else f"_{args.task}")
+        + (f"_e{args.epochs}" if args.epochs else "")
+        + ("_cuda" if args.device == "cuda" else "")  # never paired with the CPU's runs
     )
     out = args.out or Path(f"runs/demo_pair{suffix}")
     path = RESULTS / f"demo_pair{suffix}"
@@ -244,10 +251,14 @@ def main() -> None:
     earlier = json.loads(report_file.read_text())["test_accuracy"] if report_file.exists() else {}
     arms = arm_overrides(args.task, tuple(args.arms), args.epochs)
     to_run = {arm: seeds_to_run(args.seeds, earlier.get(arm, {})) for arm in arms}
-    for seed in range(args.seeds):  # seed by seed: an interrupted study is paired so far
-        for arm, overrides in arms.items():
-            if seed in to_run[arm]:
-                run_seed(arm, overrides, seed, out)
+    runs = [  # seed by seed: an interrupted study is paired so far
+        (arm, overrides, seed, out, args.device)
+        for seed in range(args.seeds)
+        for arm, overrides in arms.items()
+        if seed in to_run[arm]
+    ]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(lambda run: run_seed(*run), runs))
     every_arm = arm_overrides(args.task, arms_of(args.task), args.epochs)
     result, table = report(args.task, out, every_arm, args.fresh_from, earlier)
     path.parent.mkdir(parents=True, exist_ok=True)
