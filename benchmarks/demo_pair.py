@@ -88,7 +88,10 @@ def study_rates(task: str) -> dict[str, float]:
 
 def arms_of(task: str) -> tuple[str, ...]:
     """The arms that can run on `task`: on a global task, those the study picked a rate for."""
-    return tuple(arm for arm in ARMS if not is_global(task) or arm in study_rates(task))
+    if not is_global(task):
+        return ARMS
+    rates = study_rates(task)
+    return tuple(arm for arm in ARMS if arm in rates)
 
 
 def arm_overrides(
@@ -99,13 +102,14 @@ def arm_overrides(
     `epochs` replaces the recipe's schedule length."""
     arms = {arm.name: arm for arm in study.study_arms(TASKS[task].input_shape)}
     rates = study_rates(task) if is_global(task) else {}
+    runnable = arms_of(task)
     overrides = {}
     for name in names:
+        if name not in runnable:
+            raise SystemExit(f"demo_pair: the study picked no learning rate for {name} on {task}")
         arm = arms[name]
         model = [f"model.name={arm.model}"] if arm.model != "vmf_xxs" else []
         args = {k: v for k, v in arm.args.items() if (k, v) != ("token_identity", False)}
-        if is_global(task) and name not in rates:
-            raise SystemExit(f"demo_pair: the study picked no learning rate for {name} on {task}")
         rate = [f"train.lr={rates[name]}"] if name in rates else []
         schedule = [f"train.epochs={epochs}"] if epochs else []
         overrides[name] = [
@@ -251,14 +255,10 @@ def main() -> None:
     earlier = json.loads(report_file.read_text())["test_accuracy"] if report_file.exists() else {}
     arms = arm_overrides(args.task, tuple(args.arms), args.epochs)
     to_run = {arm: seeds_to_run(args.seeds, earlier.get(arm, {})) for arm in arms}
-    runs = [  # seed by seed: an interrupted study is paired so far
-        (arm, overrides, seed, out, args.device)
-        for seed in range(args.seeds)
-        for arm, overrides in arms.items()
-        if seed in to_run[arm]
-    ]
+    # seed by seed: an interrupted study is paired so far
+    runs = [(arm, seed) for seed in range(args.seeds) for arm in arms if seed in to_run[arm]]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(lambda run: run_seed(*run), runs))
+        list(pool.map(lambda run: run_seed(run[0], arms[run[0]], run[1], out, args.device), runs))
     every_arm = arm_overrides(args.task, arms_of(args.task), args.epochs)
     result, table = report(args.task, out, every_arm, args.fresh_from, earlier)
     path.parent.mkdir(parents=True, exist_ok=True)
