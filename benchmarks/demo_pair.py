@@ -5,6 +5,7 @@ demo task, the demo recipe's schedule), seed by seed.
     python benchmarks/demo_pair.py [--task local|global] [--seeds 5] [--out runs/demo_pair]
     python benchmarks/demo_pair.py --arms x3d --seeds 3     # X3D-XS at equal MACs, same recipe
     python benchmarks/demo_pair.py --arms tsn vmf_xs --seeds 3   # the per-frame model, VMF-XS
+    python benchmarks/demo_pair.py --arms cnn_xs --seeds 3   # the CNN alone at VMF-XS's MACs
     python benchmarks/demo_pair.py --task global --epochs 20 --seeds 1   # a longer schedule
     python benchmarks/demo_pair.py --task global --epochs 20 --seeds 5 --fresh-from 1
     python benchmarks/demo_pair.py --task global_relative --epochs 20   # every relation relative
@@ -23,6 +24,8 @@ like the global task: its input, one view, and the rates the study picked on the
 X3D-XS (widths matched to VMF-XXS's MACs), the per-frame model (TSN) and VMF-XS, the study's
 other arms, run the same way (on the local task the study's grid picked its top rate for each,
 as for the pair; the reduced DualFormer, whose pick was the lowest rate, is not an arm here).
+The key pair at the second size: VMF-XS against its CNN alone widened to VMF-XS's MACs
+(`cnn_xs`, local task only, paired with VMF-XS).
 Resumable: a seed whose run folder holds metrics.json, or which the last report recorded (run
 folders are not kept), is read, not run again. The report (every arm's finished seeds, VMF-XXS
 minus each other arm paired over the seeds both have) goes to
@@ -49,7 +52,9 @@ from effvid.engine.config import load_config
 
 RESULTS = Path("benchmarks/results")
 STUDY_REPORT = RESULTS / "study.json"
-ARMS = ("vmf_xxs", "cnn", "x3d", "tsn", "vmf_xs")  # the key pair, X3D-XS at equal MACs, others
+ARMS = ("vmf_xxs", "cnn", "x3d", "tsn", "vmf_xs", "cnn_xs")  # the key pair, X3D-XS, others
+# Each arm is paired with VMF-XXS, but for the CNN alone at the second size, paired with VMF-XS.
+PAIRED_WITH = {"cnn_xs": "vmf_xs"}
 _GLOBAL = study.TASKS["global"]
 TASKS = {
     **study.TASKS,
@@ -100,7 +105,8 @@ def arm_overrides(
     """`effvid demo` overrides per arm of the study (`names`), each at VMF-XXS's MACs on
     `task`'s input as the study builds it; on the global task each at its study-picked rate;
     `epochs` replaces the recipe's schedule length."""
-    arms = {arm.name: arm for arm in study.study_arms(TASKS[task].input_shape)}
+    shape = TASKS[task].input_shape
+    arms = {arm.name: arm for arm in [*study.study_arms(shape), study.cnn_at_vmf_xs(shape)]}
     rates = study_rates(task) if is_global(task) else {}
     runnable = arms_of(task)
     overrides = {}
@@ -186,8 +192,9 @@ def report(
 ) -> tuple[dict, str]:
     """Every arm's measures over its finished seeds (those whose run folders are gone read from
     `earlier`, an earlier report's test_accuracy), and VMF-XXS minus each other arm in each
-    measure, paired over the seeds both have (95% t-interval); with `fresh_from` K > 0 also
-    over seeds K.. alone (those not chosen after a look at the earlier ones)."""
+    measure, paired over the seeds both have (95% t-interval; the CNN alone at VMF-XS's
+    MACs: VMF-XS minus it); with `fresh_from` K > 0 also over seeds K.. alone (those not
+    chosen after a look at the earlier ones)."""
     earlier = earlier or {}
     results = {arm: finished(task, out, arm, earlier.get(arm)) for arm in arms}
     results = {arm: values for arm, values in results.items() if values}
@@ -200,9 +207,12 @@ def report(
                 f"| {arm} | {measure} | {statistics.fmean(values):.1f} | {spread:.1f} | {seeds} |"
             )
     differences = {}
-    for arm in [arm for arm in results if arm != "vmf_xxs" and "vmf_xxs" in results]:
+    for arm in results:
+        reference = PAIRED_WITH.get(arm, "vmf_xxs")
+        if arm == "vmf_xxs" or reference not in results:
+            continue
         for measure, values in results[arm].items():
-            pairs = list(zip(results["vmf_xxs"][measure], values, strict=False))
+            pairs = list(zip(results[reference][measure], values, strict=False))
             if len(pairs) < 2:
                 continue
             per_seed = [a - b for a, b in pairs]
@@ -210,7 +220,7 @@ def report(
             for subset, first in subsets.items():
                 if len(per_seed) - first < 2:
                     continue
-                difference = paired(per_seed, first)
+                difference = paired(per_seed, first) | {"minus": arm, "from": reference}
                 mean, half = difference["mean"], difference["half_width"]
                 if subset == "all":
                     differences.setdefault(arm, {})[measure] = difference
@@ -218,7 +228,8 @@ def report(
                     differences[arm][measure]["fresh"] = difference | {"first_seed": first}
                 seeds = f"seeds {first}-{len(per_seed) - 1}"
                 lines.append(
-                    f"\nVMF-XXS minus {arm}, {measure}, paired over {seeds}: "
+                    f"\n{reference.upper().replace('_', '-')} minus {arm}, {measure}, "
+                    f"paired over {seeds}: "
                     f"{mean:+.2f} points (95% CI {mean - half:+.2f} to {mean + half:+.2f})"
                 )
     result = {

@@ -158,9 +158,10 @@ def _width(channels: int, factor: float, multiple: int = 1) -> int:
     return max(multiple, round(channels * factor / multiple) * multiple)
 
 
-def widened_cnn(factor: float) -> dict:
-    """VMF-XXS's table (Mobile-Former 52M) without its global branch, every conv width x factor."""
-    table = MOBILE_FORMER_CONFIGS["52m"]
+def widened_cnn(factor: float, table_name: str = "52m") -> dict:
+    """A VMF's table (VMF-XXS's by default, Mobile-Former 52M) without its global branch, every
+    conv width x factor."""
+    table = MOBILE_FORMER_CONFIGS[table_name]
     lite = BlockSpec(*table["lite_block"])
     return {
         "global_branch": False,
@@ -244,6 +245,16 @@ def study_arms(shape: tuple[int, ...], other_seeds: int = OTHER_SEEDS) -> list[A
         Arm("tsn", "Mobile-Former 52M per frame (TSN)", "tsn_mobileformer_52m", {}, other_seeds),
         Arm("vmf_xs", "VMF-XS (authors' blocks)", "vmf_xs", {"token_identity": False}, other_seeds),
     ]
+
+
+def cnn_at_vmf_xs(shape: tuple[int, ...]) -> Arm:
+    """The key pair's CNN at the second VMF size: VMF-XS's table (Mobile-Former 96M) without its
+    global branch, widened to VMF-XS's multiply-adds at `shape` (not an arm of this study; run
+    by demo_pair.py)."""
+    target = _flops("vmf_xs", {}, shape)
+    factor, args = match_width("vmf_xs", lambda f: widened_cnn(f, "96m"), target, shape)
+    label = f"VMF-XS's 3D-CNN alone, widths x{factor:.2f}"
+    return Arm("cnn_xs", label, "vmf_xs", args, OTHER_SEEDS)
 
 
 # --- the runs ---------------------------------------------------------------------------------

@@ -193,3 +193,28 @@ def test_demo_pair_refuses_an_arm_without_a_study_picked_rate_on_the_global_task
     assert "tsn" not in demo_pair.arms_of("global") and "x3d" in demo_pair.arms_of("global")
     with pytest.raises(SystemExit, match="no learning rate for tsn on global_relative"):
         demo_pair.arm_overrides("global_relative", ("tsn",))
+
+
+def test_demo_pair_pairs_the_cnn_alone_at_the_second_size_with_vmf_xs(demo_pair, tmp_path):
+    """The key pair at the second size: `cnn_xs` is VMF-XS's CNN (no global branch) widened to
+    VMF-XS's MACs on the local task, and the report gives VMF-XS minus it, not VMF-XXS minus it."""
+    from effvid.engine.config import load_config
+
+    model = load_config("demo", demo_pair.arm_overrides("local", ("cnn_xs",))["cnn_xs"])["model"]
+    cnn = create_model(model["name"], num_classes=10, **model["args"])
+    vmf = create_model("vmf_xs", num_classes=10)
+    assert not any(name.endswith("global_block") for name, _ in cnn.named_modules())
+    shape = (1, 3, 8, 56, 56)
+    assert count_flops(cnn, shape).total == pytest.approx(count_flops(vmf, shape).total, rel=0.03)
+    assert "cnn_xs" not in demo_pair.arms_of("global")
+    runs = {"vmf_xxs": [90.0, 92.0], "vmf_xs": [95.0, 97.0], "cnn_xs": [94.0, 94.0]}
+    for arm, top1 in runs.items():
+        for seed, value in enumerate(top1):
+            folder = tmp_path / arm / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps({"top1": value}))
+    arms = {"vmf_xxs": [], "vmf_xs": [], "cnn_xs": []}
+    result, table = demo_pair.report("local", tmp_path, arms)
+    assert result["difference"]["cnn_xs"]["top1"]["per_seed"] == [1.0, 3.0]
+    assert result["difference"]["vmf_xs"]["top1"]["per_seed"] == [-5.0, -5.0]
+    assert "VMF-XS minus cnn_xs, top1, paired over seeds 0-1: +2.00 points" in table
