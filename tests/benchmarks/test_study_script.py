@@ -218,3 +218,17 @@ def test_demo_pair_pairs_the_cnn_alone_at_the_second_size_with_vmf_xs(demo_pair,
     assert result["difference"]["cnn_xs"]["top1"]["per_seed"] == [1.0, 3.0]
     assert result["difference"]["vmf_xs"]["top1"]["per_seed"] == [-5.0, -5.0]
     assert "VMF-XS minus cnn_xs, top1, paired over seeds 0-1: +2.00 points" in table
+
+
+def test_demo_pair_splits_the_cpu_cores_among_runs_at_once(demo_pair, tmp_path, monkeypatch):
+    """`--jobs 2` on a 2-core CPU runs two one-thread runs, not two runs fighting over both
+    cores; on a GPU, or one run at a time, the threads are left to torch."""
+    launched = []
+    monkeypatch.setattr(demo_pair.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(
+        demo_pair.subprocess, "run", lambda command, check, env: launched.append(env)
+    )
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    for device, jobs in [("cpu", 2), ("cpu", 1), ("cuda", 8)]:
+        demo_pair.run_seed("cnn", [], 0, tmp_path, device, jobs)
+    assert [env.get("OMP_NUM_THREADS") for env in launched] == ["1", None, None]
