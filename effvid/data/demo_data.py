@@ -28,7 +28,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -45,6 +44,7 @@ from effvid.data.encoding import write_video
 from effvid.data.progress import progress_bar
 from effvid.data.relation_scenes import RelationScene, RelativeRelationScene
 from effvid.data.sampling import DenseSampler
+from effvid.data.staging import publish, staging_folder
 from effvid.data.transforms import ClipTransform, EvalTransform, TrainTransform
 
 GENERATOR_VERSION = 2  # 2: the task is a parameter
@@ -222,8 +222,7 @@ def make_demo_data(
         raise FileExistsError(f"{root} exists and is not an effvid demo dataset: not replacing it")
 
     start = time.perf_counter()
-    partial = root.with_name(f"{root.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = staging_folder(root)
     digit_splits = _split_digits(load_digit_scans(), parameters.seed)
     tasks = []
     for split, digits in zip(SPLITS, digit_splits, strict=True):
@@ -246,9 +245,7 @@ def make_demo_data(
         "classes": parameters.classes,
     }
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    shutil.rmtree(root, ignore_errors=True)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    partial.rename(root)
+    publish(partial, root, done=lambda: _is_valid_cache(root, parameters))
     return DemoData(root, parameters, sizes, time.perf_counter() - start)
 
 

@@ -23,7 +23,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ import torch
 from effvid.data.annotations.records import VideoList
 from effvid.data.decoding import ClipReader, DecodedClip, VideoDecodeError, VideoInfo
 from effvid.data.progress import progress_bar
+from effvid.data.staging import publish, staging_folder
 from effvid.data.video_files import open_video
 
 INDEX_VERSION = 1
@@ -79,8 +79,7 @@ def build_frame_cache(
     folder = cache_folder(videos, short_side, cache_root)
     if (folder / "index.json").is_file():
         return FrameCache(folder)
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = staging_folder(folder)
     partial.mkdir(parents=True)
     tasks = [(str(record.path), short_side, frame_folder_fps) for record in videos.records]
     entries, offset = [], 0
@@ -100,8 +99,7 @@ def build_frame_cache(
     bar.close()
     index = {"version": INDEX_VERSION, "short_side": short_side, "videos": entries}
     (partial / "index.json").write_text(json.dumps(index))
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+    publish(partial, folder, done=lambda: (folder / "index.json").is_file())
     return FrameCache(folder)
 
 

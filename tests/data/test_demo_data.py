@@ -1,6 +1,7 @@
 """The built-in demo dataset: real mp4s and list files, cached, deterministic, no identity leak."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -49,6 +50,34 @@ def test_same_seed_same_videos_any_worker_count(tmp_path):
             assert torch.equal(
                 VideoReader(path).read(range(8)).frames, VideoReader(twin).read(range(8)).frames
             )
+
+
+def test_a_dataset_finished_first_by_another_run_is_kept_and_killed_runs_leave_nothing(
+    tmp_path, monkeypatch
+):
+    """Two runs generating the same dataset at once (two lanes of a study): the one finishing
+    second must not delete the finished dataset the first is already reading. A folder left by
+    a killed generator is removed; one of a generator still running is not."""
+    from effvid.data import demo_data
+
+    root = make_demo_data(tmp_path / "demo", progress=False, **SMALL).root
+    video = root / "videos" / "train" / "00000.mp4"
+    first_copy = video.stat().st_ino
+    killed = root.with_name(f"{root.name}.partial-{2**22 + 1}")  # above Linux's largest pid
+    running = root.with_name(f"{root.name}.partial-{os.getppid()}")
+    killed.mkdir()
+    running.mkdir()
+    checks = []
+
+    def not_there_until_we_finish(*args):  # the other run finishes while this one renders
+        checks.append(args)
+        return len(checks) > 1 and is_valid(*args)
+
+    is_valid = demo_data._is_valid_cache
+    monkeypatch.setattr(demo_data, "_is_valid_cache", not_there_until_we_finish)
+    make_demo_data(root, progress=False, **SMALL)
+    assert video.stat().st_ino == first_copy
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["demo", running.name]
 
 
 def test_refuses_to_replace_a_folder_that_is_not_a_demo_dataset(tmp_path):

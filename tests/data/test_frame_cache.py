@@ -1,6 +1,8 @@
 """The frame cache: clips read from it equal clips decoded from the files, it is built once and
 reused, and a video that cannot be decoded stays a bad video."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -59,3 +61,26 @@ def test_an_undecodable_video_stays_bad_in_the_cache(videos, tmp_path):
     dataset = _dataset(videos, cache)
     dataset[4]  # replaced by the next readable video, as without the cache
     assert str(broken) in dataset.bad_videos.bad
+
+
+def test_a_cache_finished_first_by_another_run_is_kept(videos, tmp_path, monkeypatch):
+    """Two runs building the same cache at once: the one finishing second keeps the first's
+    (which may be memory-mapped already) and leaves no folder of its own behind."""
+    from effvid.data import frame_cache
+
+    first = build_frame_cache(videos, tmp_path / "cache", workers=1, progress=False)
+    first_copy = (first.folder / "frames.u8").stat().st_ino
+    real_is_file = Path.is_file
+    checks = []
+
+    def not_there_until_we_finish(path):  # the other run finishes while this one decodes
+        if path.name == "index.json":
+            checks.append(path)
+            return len(checks) > 1 and real_is_file(path)
+        return real_is_file(path)
+
+    monkeypatch.setattr(frame_cache.Path, "is_file", not_there_until_we_finish)
+    again = build_frame_cache(videos, tmp_path / "cache", workers=1, progress=False)
+    assert again.folder == first.folder
+    assert (first.folder / "frames.u8").stat().st_ino == first_copy
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [first.folder.name]
