@@ -202,6 +202,7 @@ def report(
     arms: dict[str, list[str]],
     fresh_from: int = 0,
     earlier: dict[str, dict[str, list[float]]] | None = None,
+    device: str = "cpu",
 ) -> tuple[dict, str]:
     """Every arm's measures over its finished seeds (those whose run folders are gone read from
     `earlier`, an earlier report's test_accuracy), and VMF-XXS minus each other arm in each
@@ -247,7 +248,8 @@ def report(
                 )
     result = {
         "task": task,
-        "machine": study._machine("cpu"),
+        # the runs' threads are not the report's: one share of the cores per run at once
+        "machine": study._machine(device, threads=False),
         "overrides": {arm: arms[arm] for arm in results},
         "test_accuracy": results,
         "difference": differences,
@@ -291,7 +293,7 @@ def main() -> None:
             )
         )
     every_arm = arm_overrides(args.task, arms_of(args.task), args.epochs)
-    result, table = report(args.task, out, every_arm, args.fresh_from, earlier)
+    result, table = report(args.task, out, every_arm, args.fresh_from, earlier, args.device)
     path.parent.mkdir(parents=True, exist_ok=True)
     report_file.write_text(json.dumps(result, indent=2) + "\n")
     path.with_suffix(".md").write_text(table)

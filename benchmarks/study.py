@@ -335,13 +335,15 @@ def run_job(job: Job) -> dict:
     return result
 
 
-def _machine(device: str) -> str:
+def _machine(device: str, threads: bool = True) -> str:
+    """The device, and on the CPU this process's threads (`threads`) and torch's version."""
     if device == "cuda":
         return torch.cuda.get_device_name()
     from effvid.deploy.benchmark import fingerprint
 
     info = fingerprint(device, torch.get_num_threads())
-    return f"{info['machine']}, {info['threads']} thread(s), torch {info['torch']}"
+    used = f", {info['threads']} thread(s)" if threads else ""
+    return f"{info['machine']}{used}, torch {info['torch']}"
 
 
 def prepare_data(out: Path, progress: bool = True) -> dict[str, dict]:

@@ -232,3 +232,13 @@ def test_demo_pair_splits_the_cpu_cores_among_runs_at_once(demo_pair, tmp_path, 
     for device, jobs in [("cpu", 2), ("cpu", 1), ("cuda", 8)]:
         demo_pair.run_seed("cnn", [], 0, tmp_path, device, jobs)
     assert [env.get("OMP_NUM_THREADS") for env in launched] == ["1", None, None]
+
+
+def test_demo_pair_report_records_the_runs_device(demo_pair, tmp_path, monkeypatch):
+    """A GPU report names the GPU, not the CPU that wrote it; a CPU report names the machine
+    but not the report's own thread count (its runs are other processes, --jobs splits them)."""
+    monkeypatch.setattr(demo_pair.study.torch.cuda, "get_device_name", lambda: "NVIDIA H200")
+    on_gpu, _ = demo_pair.report("local", tmp_path, {"vmf_xxs": []}, device="cuda")
+    on_cpu, _ = demo_pair.report("local", tmp_path, {"vmf_xxs": []})
+    assert on_gpu["machine"] == "NVIDIA H200"
+    assert "thread" not in on_cpu["machine"] and "torch" in on_cpu["machine"]
