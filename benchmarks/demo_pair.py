@@ -129,8 +129,8 @@ def run_seed(
     arm: str, overrides: list[str], seed: int, out: Path, device: str = "cpu", jobs: int = 1
 ) -> None:
     """One `effvid demo` run; on the CPU, with `jobs` runs at once, each gets its share of the
-    cores as threads (two one-thread runs side by side train ~1.45x faster in all than one
-    two-thread run on 2 cores; ABLATIONS.md)."""
+    cores as threads (on 2 cores, two one-thread runs side by side did 1.2x the work of one
+    two-thread run at a time: ABLATIONS.md)."""
     folder = out / arm / f"seed{seed}"
     if not (folder / "metrics.json").exists():
         command = [sys.executable, "-m", "effvid.cli", "demo", "--out", str(folder)]
