@@ -37,6 +37,7 @@ runs are not paired with the CPU's. On the CPU `--jobs N` splits the cores among
 
 import argparse
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -100,14 +101,19 @@ def arms_of(task: str) -> tuple[str, ...]:
     return tuple(arm for arm in ARMS if arm in rates)
 
 
+@functools.cache
+def _arms_at(shape: tuple[int, ...]) -> dict[str, study.Arm]:
+    """Every arm matched at `shape` (a width search each: built once per input, not per call)."""
+    return {arm.name: arm for arm in [*study.study_arms(shape), study.cnn_at_vmf_xs(shape)]}
+
+
 def arm_overrides(
     task: str = "local", names: tuple[str, ...] = study.KEY_PAIR, epochs: int | None = None
 ) -> dict[str, list[str]]:
     """`effvid demo` overrides per arm of the study (`names`), each at VMF-XXS's MACs on
     `task`'s input as the study builds it; on the global task each at its study-picked rate;
     `epochs` replaces the recipe's schedule length."""
-    shape = TASKS[task].input_shape
-    arms = {arm.name: arm for arm in [*study.study_arms(shape), study.cnn_at_vmf_xs(shape)]}
+    arms = _arms_at(TASKS[task].input_shape)
     rates = study_rates(task) if is_global(task) else {}
     runnable = arms_of(task)
     overrides = {}
@@ -234,7 +240,7 @@ def report(
             for subset, first in subsets.items():
                 if len(per_seed) - first < 2:
                     continue
-                difference = paired(per_seed, first) | {"minus": arm, "from": reference}
+                difference = paired(per_seed, first) | {"from": reference}
                 mean, half = difference["mean"], difference["half_width"]
                 if subset == "all":
                     differences.setdefault(arm, {})[measure] = difference

@@ -29,21 +29,20 @@ def staging_folder(final: Path) -> Path:
     no longer running (killed) left beside `final` are removed; a running builder's are kept."""
     for stale in final.parent.glob(f"{glob.escape(final.name)}.partial-*"):
         pid = stale.name.rsplit("-", 1)[1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+        if pid.isdigit() and not _running(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     partial = final.with_name(f"{final.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     return partial
 
 
-def publish(partial: Path, final: Path, done: Callable[[], bool]) -> bool:
+def publish(partial: Path, final: Path, done: Callable[[], bool]) -> None:
     """Move the finished `partial` to `final`, replacing whatever incomplete folder is there,
     unless another process published a complete one first (`done()`): that one is kept, since
-    it may be in use already, and `partial` removed. Returns whether `partial` was published."""
+    it may be in use already, and `partial` removed."""
     if done():
         shutil.rmtree(partial)
-        return False
+        return
     shutil.rmtree(final, ignore_errors=True)
     final.parent.mkdir(parents=True, exist_ok=True)
     partial.rename(final)
-    return True
