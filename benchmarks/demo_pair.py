@@ -135,8 +135,7 @@ def run_seed(
     arm: str, overrides: list[str], seed: int, out: Path, device: str = "cpu", jobs: int = 1
 ) -> None:
     """One `effvid demo` run; on the CPU, with `jobs` runs at once, each gets its share of the
-    cores as threads (on 2 cores, two one-thread runs side by side did 1.2x the work of one
-    two-thread run at a time: ABLATIONS.md)."""
+    cores as threads, so that the runs do not fight over all of them."""
     folder = out / arm / f"seed{seed}"
     if not (folder / "metrics.json").exists():
         command = [sys.executable, "-m", "effvid.cli", "demo", "--out", str(folder)]
