@@ -6,6 +6,7 @@ demo task, the demo recipe's schedule), seed by seed.
     python benchmarks/demo_pair.py --arms x3d --seeds 3     # X3D-XS at equal MACs, same recipe
     python benchmarks/demo_pair.py --arms tsn vmf_xs --seeds 3   # the per-frame model, VMF-XS
     python benchmarks/demo_pair.py --arms cnn_xs --seeds 3   # the CNN alone at VMF-XS's MACs
+    python benchmarks/demo_pair.py --task global --arms vmf_xs cnn_xs --seeds 3 --jobs 2
     python benchmarks/demo_pair.py --task global --epochs 20 --seeds 1   # a longer schedule
     python benchmarks/demo_pair.py --task global --epochs 20 --seeds 5 --fresh-from 1
     python benchmarks/demo_pair.py --task global_relative --epochs 20   # every relation relative
@@ -25,7 +26,8 @@ X3D-XS (widths matched to VMF-XXS's MACs), the per-frame model (TSN) and VMF-XS,
 other arms, run the same way (on the local task the study's grid picked its top rate for each,
 as for the pair; the reduced DualFormer, whose pick was the lowest rate, is not an arm here).
 The key pair at the second size: VMF-XS against its CNN alone widened to VMF-XS's MACs
-(`cnn_xs`, local task only, paired with VMF-XS).
+(`cnn_xs`, paired with VMF-XS; on the global task VMF-XS at its study-picked rate, `cnn_xs`,
+never tuned, at the CNN alone's).
 Resumable: a seed whose run folder holds metrics.json, or which the last report recorded (run
 folders are not kept), is read, not run again. The report (every arm's finished seeds, VMF-XXS
 minus each other arm paired over the seeds both have) goes to
@@ -54,9 +56,11 @@ from effvid.engine.config import load_config
 
 RESULTS = Path("benchmarks/results")
 STUDY_REPORT = RESULTS / "study.json"
+STUDY_TUNING_RECORDED = RESULTS / "study_tuning_recorded.json"
 ARMS = ("vmf_xxs", "cnn", "x3d", "tsn", "vmf_xs", "cnn_xs")  # the key pair, X3D-XS, others
 # Each arm is paired with VMF-XXS, but for the CNN alone at the second size, paired with VMF-XS.
 PAIRED_WITH = {"cnn_xs": "vmf_xs"}
+TUNED_AS = {"cnn_xs": "cnn"}  # an arm the study never tuned: the rate of its family's pick
 _GLOBAL = study.TASKS["global"]
 TASKS = {
     **study.TASKS,
@@ -88,9 +92,16 @@ def task_overrides(task: str) -> list[str]:
 
 def study_rates(task: str) -> dict[str, float]:
     """The learning rate the study's grid and rule picked for each arm on `task` (for the
-    relative global task: on the global task)."""
-    report = json.loads(STUDY_REPORT.read_text())["report"][TUNED_ON[task]]
-    return {row["arm"]: row["chosen_lr"] for row in report["tuning"]}
+    relative global task: on the global task): from its report or, for VMF-XS (tuned in the
+    study's first session only), by the same rule from its recorded tuning runs; the CNN alone
+    at VMF-XS's MACs, which the study never tuned, runs at the CNN alone's pick."""
+    tuned_on = TUNED_ON[task]
+    report = json.loads(STUDY_REPORT.read_text())["report"][tuned_on]
+    rates = {row["arm"]: row["chosen_lr"] for row in report["tuning"]}
+    recorded = study.recorded_tuning(STUDY_TUNING_RECORDED)
+    for arm in {row["arm"] for row in recorded if row["task"] == tuned_on} - rates.keys():
+        rates[arm] = study.chosen_lr(recorded, tuned_on, arm)
+    return rates | {arm: rates[like] for arm, like in TUNED_AS.items() if like in rates}
 
 
 def arms_of(task: str) -> tuple[str, ...]:

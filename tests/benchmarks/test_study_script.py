@@ -182,9 +182,9 @@ def test_demo_pair_reads_seeds_whose_run_folders_are_gone_from_the_earlier_repor
 
 
 def test_demo_pair_refuses_an_arm_without_a_study_picked_rate_on_the_global_task(demo_pair):
-    """The per-frame model and VMF-XS run on the local task at the demo's rate (the study's
-    grid picked its top rate for them there, as for the pair); on the global task the study
-    recorded no pick for them, so they are refused rather than run at the demo's rate."""
+    """The per-frame model runs on the local task at the demo's rate (the study's grid picked
+    its top rate for it there, as for the pair); on the global task the study recorded no pick
+    for it, so it is refused rather than run at the demo's rate."""
     from effvid.engine.config import load_config
 
     local = demo_pair.arm_overrides("local", ("tsn", "vmf_xs"))
@@ -206,7 +206,6 @@ def test_demo_pair_pairs_the_cnn_alone_at_the_second_size_with_vmf_xs(demo_pair,
     assert not any(name.endswith("global_block") for name, _ in cnn.named_modules())
     shape = (1, 3, 8, 56, 56)
     assert count_flops(cnn, shape).total == pytest.approx(count_flops(vmf, shape).total, rel=0.03)
-    assert "cnn_xs" not in demo_pair.arms_of("global")
     runs = {"vmf_xxs": [90.0, 92.0], "vmf_xs": [95.0, 97.0], "cnn_xs": [94.0, 94.0]}
     for arm, top1 in runs.items():
         for seed, value in enumerate(top1):
@@ -218,6 +217,20 @@ def test_demo_pair_pairs_the_cnn_alone_at_the_second_size_with_vmf_xs(demo_pair,
     assert result["difference"]["cnn_xs"]["top1"]["per_seed"] == [1.0, 3.0]
     assert result["difference"]["vmf_xs"]["top1"]["per_seed"] == [-5.0, -5.0]
     assert "VMF-XS minus cnn_xs, top1, paired over seeds 0-1: +2.00 points" in table
+
+
+def test_demo_pair_runs_the_second_size_pair_on_the_global_task_at_study_picked_rates(
+    demo_pair,
+):
+    """On the global task VMF-XS runs at the rate the study's rule picks from its recorded
+    tuning runs (its first session; 1.6e-3 there), and its CNN alone, which the study never
+    tuned, at the CNN alone's pick; VMF-XXS keeps its own pick."""
+    from effvid.engine.config import load_config
+
+    arms = demo_pair.arm_overrides("global", ("vmf_xxs", "cnn", "vmf_xs", "cnn_xs"))
+    rates = {arm: load_config("demo", arms[arm])["train"]["lr"] for arm in arms}
+    assert rates == {"vmf_xxs": 4e-4, "cnn": 1.6e-3, "vmf_xs": 1.6e-3, "cnn_xs": 1.6e-3}
+    assert load_config("demo", arms["cnn_xs"])["model"]["args"]["global_branch"] is False
 
 
 def test_demo_pair_splits_the_cpu_cores_among_runs_at_once(demo_pair, tmp_path, monkeypatch):
