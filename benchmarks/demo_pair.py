@@ -34,7 +34,8 @@ minus each other arm paired over the seeds both have) goes to
 benchmarks/results/demo_pair[_<task>][_e<epochs>].{md,json}. `--fresh-from K`: seeds 0..K-1
 were run before the pair was decided on (a probe), so the report also pairs seeds K.. alone.
 On a GPU (`--device cuda`, `--jobs N` runs at once) the report gets its own `_cuda` name: its
-runs are not paired with the CPU's. On the CPU `--jobs N` splits the cores among N runs.
+runs are not paired with the CPU's; so does a run of every arm at one rate (`--lr R`, `_lr<R>`),
+a departure from the picks. On the CPU `--jobs N` splits the cores among N runs.
 """
 
 import argparse
@@ -119,11 +120,14 @@ def _arms_at(shape: tuple[int, ...]) -> dict[str, study.Arm]:
 
 
 def arm_overrides(
-    task: str = "local", names: tuple[str, ...] = study.KEY_PAIR, epochs: int | None = None
+    task: str = "local",
+    names: tuple[str, ...] = study.KEY_PAIR,
+    epochs: int | None = None,
+    lr: float | None = None,
 ) -> dict[str, list[str]]:
     """`effvid demo` overrides per arm of the study (`names`), each at VMF-XXS's MACs on
     `task`'s input as the study builds it; on the global task each at its study-picked rate;
-    `epochs` replaces the recipe's schedule length."""
+    `epochs` replaces the recipe's schedule length, `lr` every arm's rate."""
     arms = _arms_at(TASKS[task].input_shape)
     rates = study_rates(task) if is_global(task) else {}
     runnable = arms_of(task)
@@ -134,7 +138,7 @@ def arm_overrides(
         arm = arms[name]
         model = [f"model.name={arm.model}"] if arm.model != "vmf_xxs" else []
         args = {k: v for k, v in arm.args.items() if (k, v) != ("token_identity", False)}
-        rate = [f"train.lr={rates[name]}"] if name in rates else []
+        rate = [f"train.lr={lr or rates[name]}"] if lr or name in rates else []
         schedule = [f"train.epochs={epochs}"] if epochs else []
         overrides[name] = [
             *task_overrides(task), *model, *_settings("model.args", args), *rate, *schedule
@@ -279,6 +283,9 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(study.KEY_PAIR))
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0.. to run for these arms")
     parser.add_argument("--epochs", type=int, help="another schedule length than the recipe's")
+    parser.add_argument(
+        "--lr", type=float, help="one learning rate for every arm, not the picked ones"
+    )
     parser.add_argument("--out", type=Path, help="default: runs/demo_pair[_global]")
     parser.add_argument(
         "--fresh-from", type=int, default=0, help="also pair seeds from this one on alone"
@@ -291,13 +298,14 @@ def main() -> None:
     suffix = (
         ("" if args.task == "local" else f"_{args.task}")
         + (f"_e{args.epochs}" if args.epochs else "")
+        + (f"_lr{args.lr:g}" if args.lr else "")  # a departure from the picks: reported apart
         + ("_cuda" if args.device == "cuda" else "")  # never paired with the CPU's runs
     )
     out = args.out or Path(f"runs/demo_pair{suffix}")
     path = RESULTS / f"demo_pair{suffix}"
     report_file = path.with_suffix(".json")
     earlier = json.loads(report_file.read_text())["test_accuracy"] if report_file.exists() else {}
-    arms = arm_overrides(args.task, tuple(args.arms), args.epochs)
+    arms = arm_overrides(args.task, tuple(args.arms), args.epochs, args.lr)
     to_run = {arm: seeds_to_run(args.seeds, earlier.get(arm, {})) for arm in arms}
     # seed by seed: an interrupted study is paired so far
     runs = [(arm, seed) for seed in range(args.seeds) for arm in arms if seed in to_run[arm]]
@@ -308,7 +316,7 @@ def main() -> None:
                 runs,
             )
         )
-    every_arm = arm_overrides(args.task, arms_of(args.task), args.epochs)
+    every_arm = arm_overrides(args.task, arms_of(args.task), args.epochs, args.lr)
     result, table = report(args.task, out, every_arm, args.fresh_from, earlier, args.device)
     path.parent.mkdir(parents=True, exist_ok=True)
     report_file.write_text(json.dumps(result, indent=2) + "\n")

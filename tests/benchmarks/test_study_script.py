@@ -239,6 +239,8 @@ def test_demo_pair_runs_the_second_size_pair_on_the_global_task_at_study_picked_
     rates = {arm: load_config("demo", arms[arm])["train"]["lr"] for arm in arms}
     assert rates == {"vmf_xxs": 4e-4, "cnn": 1.6e-3, "vmf_xs": 1.6e-3, "cnn_xs": 1.6e-3}
     assert load_config("demo", arms["cnn_xs"])["model"]["args"]["global_branch"] is False
+    at_one_rate = demo_pair.arm_overrides("global", ("vmf_xs",), lr=4e-4)["vmf_xs"]
+    assert load_config("demo", at_one_rate)["train"]["lr"] == 4e-4
 
 
 def test_demo_pair_splits_the_cpu_cores_among_runs_at_once(demo_pair, tmp_path, monkeypatch):
