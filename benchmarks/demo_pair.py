@@ -277,6 +277,12 @@ def report(
     return result, "\n".join(lines) + "\n"
 
 
+def report_files(suffix: str) -> tuple[Path, Path]:
+    """The report's .json and .md for a run's name suffix (which may hold a dot: `_lr0.0004`)."""
+    name = f"demo_pair{suffix}"
+    return RESULTS / f"{name}.json", RESULTS / f"{name}.md"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=sorted(TASKS), default="local")
@@ -302,8 +308,7 @@ def main() -> None:
         + ("_cuda" if args.device == "cuda" else "")  # never paired with the CPU's runs
     )
     out = args.out or Path(f"runs/demo_pair{suffix}")
-    path = RESULTS / f"demo_pair{suffix}"
-    report_file = path.with_suffix(".json")
+    report_file, table_file = report_files(suffix)
     earlier = json.loads(report_file.read_text())["test_accuracy"] if report_file.exists() else {}
     arms = arm_overrides(args.task, tuple(args.arms), args.epochs, args.lr)
     to_run = {arm: seeds_to_run(args.seeds, earlier.get(arm, {})) for arm in arms}
@@ -318,9 +323,9 @@ def main() -> None:
         )
     every_arm = arm_overrides(args.task, arms_of(args.task), args.epochs, args.lr)
     result, table = report(args.task, out, every_arm, args.fresh_from, earlier, args.device)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     report_file.write_text(json.dumps(result, indent=2) + "\n")
-    path.with_suffix(".md").write_text(table)
+    table_file.write_text(table)
     print(table)
 
 

@@ -241,6 +241,8 @@ def test_demo_pair_runs_the_second_size_pair_on_the_global_task_at_study_picked_
     assert load_config("demo", arms["cnn_xs"])["model"]["args"]["global_branch"] is False
     at_one_rate = demo_pair.arm_overrides("global", ("vmf_xs",), lr=4e-4)["vmf_xs"]
     assert load_config("demo", at_one_rate)["train"]["lr"] == 4e-4
+    names = [path.name for path in demo_pair.report_files("_global_lr0.0004")]
+    assert names == ["demo_pair_global_lr0.0004.json", "demo_pair_global_lr0.0004.md"]
 
 
 def test_demo_pair_splits_the_cpu_cores_among_runs_at_once(demo_pair, tmp_path, monkeypatch):
