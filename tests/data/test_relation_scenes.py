@@ -3,6 +3,7 @@ on screen together, far apart across the frame, among distractors that look like
 `global_relative` no key digit alone tells a relation; the videos are deterministic and cached
 like the local task's."""
 
+import functools
 import itertools
 
 import numpy as np
@@ -24,9 +25,14 @@ FRAMES, SIZE = 24, 80
 SCENES = (RelationScene, RelativeRelationScene)
 
 
+@functools.cache
+def _scans() -> np.ndarray:
+    return load_digit_scans()[:200]  # read once: each read takes ~30 ms, the scenes ~1 ms
+
+
 def _scene(label: int, seed: int, scene_type: type[RelationScene] = RelationScene):
     scene = scene_type(
-        load_digit_scans()[:200], num_frames=FRAMES, frame_size=SIZE,
+        _scans(), num_frames=FRAMES, frame_size=SIZE,
         rng=np.random.default_rng([seed, label]),
     )  # fmt: skip
     return scene.distractors(), scene.actors(label)
