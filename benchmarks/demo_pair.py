@@ -91,6 +91,7 @@ def task_overrides(task: str) -> list[str]:
     return _settings("data", changed) + _settings("eval", views)
 
 
+@functools.cache
 def study_rates(task: str) -> dict[str, float]:
     """The learning rate the study's grid and rule picked for each arm on `task` (for the
     relative global task: on the global task): from its report or, for VMF-XS (tuned in the
@@ -113,12 +114,6 @@ def arms_of(task: str) -> tuple[str, ...]:
     return tuple(arm for arm in ARMS if arm in rates)
 
 
-@functools.cache
-def _arms_at(shape: tuple[int, ...]) -> dict[str, study.Arm]:
-    """Every arm matched at `shape` (a width search each: built once per input, not per call)."""
-    return {arm.name: arm for arm in [*study.study_arms(shape), study.cnn_at_vmf_xs(shape)]}
-
-
 def arm_overrides(
     task: str = "local",
     names: tuple[str, ...] = study.KEY_PAIR,
@@ -128,7 +123,8 @@ def arm_overrides(
     """`effvid demo` overrides per arm of the study (`names`), each at VMF-XXS's MACs on
     `task`'s input as the study builds it; on the global task each at its study-picked rate;
     `epochs` replaces the recipe's schedule length, `lr` every arm's rate."""
-    arms = _arms_at(TASKS[task].input_shape)
+    shape = TASKS[task].input_shape
+    arms = {arm.name: arm for arm in [*study.study_arms(shape), study.cnn_at_vmf_xs(shape)]}
     rates = study_rates(task) if is_global(task) else {}
     runnable = arms_of(task)
     overrides = {}
@@ -138,10 +134,11 @@ def arm_overrides(
         arm = arms[name]
         model = [f"model.name={arm.model}"] if arm.model != "vmf_xxs" else []
         args = {k: v for k, v in arm.args.items() if (k, v) != ("token_identity", False)}
-        rate = [f"train.lr={lr or rates[name]}"] if lr or name in rates else []
+        rate = lr or rates.get(name)
         schedule = [f"train.epochs={epochs}"] if epochs else []
         overrides[name] = [
-            *task_overrides(task), *model, *_settings("model.args", args), *rate, *schedule
+            *task_overrides(task), *model, *_settings("model.args", args),
+            *([f"train.lr={rate}"] if rate else []), *schedule
         ]  # fmt: skip
     return overrides
 

@@ -30,6 +30,7 @@ again, and a stopped run continues from its last checkpoint: the study resumes w
 """
 
 import argparse
+import functools
 import json
 import math
 import multiprocessing
@@ -211,14 +212,16 @@ class Arm:
     seeds: int
 
 
-def study_arms(shape: tuple[int, ...], other_seeds: int = OTHER_SEEDS) -> list[Arm]:
+@functools.cache
+def study_arms(shape: tuple[int, ...], other_seeds: int = OTHER_SEEDS) -> tuple[Arm, ...]:
     """The arms at a task's input `shape`, those of matched cost matched to VMF-XXS there;
-    `other_seeds` final seeds for the arms outside the key pair and the remedy."""
+    `other_seeds` final seeds for the arms outside the key pair and the remedy (a width search
+    per matched arm: built once per input)."""
     target = _flops("vmf_xxs", {}, shape)
     cnn_factor, cnn = match_width("vmf_xxs", widened_cnn, target, shape)
     x3d_factor, x3d = match_width("x3d_xs", widened_x3d, target, shape)
     df_factor, dualformer = match_width("dualformer_t", reduced_dualformer(shape), target, shape)
-    return [
+    return (
         Arm(
             "vmf_xxs",
             "VMF-XXS (authors' blocks)",
@@ -244,9 +247,10 @@ def study_arms(shape: tuple[int, ...], other_seeds: int = OTHER_SEEDS) -> list[A
         ),
         Arm("tsn", "Mobile-Former 52M per frame (TSN)", "tsn_mobileformer_52m", {}, other_seeds),
         Arm("vmf_xs", "VMF-XS (authors' blocks)", "vmf_xs", {"token_identity": False}, other_seeds),
-    ]
+    )
 
 
+@functools.cache
 def cnn_at_vmf_xs(shape: tuple[int, ...]) -> Arm:
     """The key pair's CNN at the second VMF size: VMF-XS's table (Mobile-Former 96M) without its
     global branch, widened to VMF-XS's multiply-adds at `shape` (not an arm of this study; run
@@ -433,7 +437,7 @@ def t_interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
     return mean, half
 
 
-def summarise(results: list[dict], arms: dict[str, list[Arm]]) -> dict:
+def summarise(results: list[dict], arms: dict[str, tuple[Arm, ...]]) -> dict:
     """Per task: the tuning table, every arm's final seeds, and the paired differences."""
     report = {}
     for task in TASKS:

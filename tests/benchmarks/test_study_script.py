@@ -19,16 +19,10 @@ def study():
     return load_script("study")
 
 
-@pytest.fixture(scope="module")
-def study_arms(study):
-    """Each task's arms (a width search per matched arm: searched once for these tests)."""
-    return {task: study.study_arms(study.TASKS[task].input_shape) for task in study.TASKS}
-
-
 @pytest.mark.parametrize("task", ["local", "global"])
-def test_matched_arms_cost_what_vmf_xxs_costs_and_every_arm_runs(study, study_arms, task):
+def test_matched_arms_cost_what_vmf_xxs_costs_and_every_arm_runs(study, task):
     shape = study.TASKS[task].input_shape
-    arms = {arm.name: arm for arm in study_arms[task]}
+    arms = {arm.name: arm for arm in study.study_arms(shape)}
     assert list(arms) == ["vmf_xxs", "vmf_xxs_identity", "cnn", "x3d", "dualformer", "tsn",
                           "vmf_xs"]  # fmt: skip
     target = study._flops("vmf_xxs", {}, shape)
@@ -52,7 +46,7 @@ def _result(task, arm, lr, seed, val, test):
             "attention_correlation": [0.2, 0.8]}  # fmt: skip
 
 
-def test_tuning_rule_paired_intervals_and_report(study, study_arms, tmp_path):
+def test_tuning_rule_paired_intervals_and_report(study, tmp_path):
     results = [
         _result("local", "vmf_xxs", lr, 0, val, 50.0)
         for lr, val in [(1e-4, 40.0), (4e-4, 60.0), (1.6e-3, 60.0)]
@@ -62,7 +56,8 @@ def test_tuning_rule_paired_intervals_and_report(study, study_arms, tmp_path):
     for seed, (a, b) in enumerate([(52.0, 41.0), (49.0, 43.0), (51.0, 39.0)], start=1):
         results += [_result("local", "vmf_xxs", 4e-4, seed, 0, a),
                     _result("local", "cnn", 1e-4, seed, 0, b)]  # fmt: skip
-    report = study.summarise(results, study_arms)
+    arms = {task: study.study_arms(study.TASKS[task].input_shape) for task in study.TASKS}
+    report = study.summarise(results, arms)
     key = next(c for c in report["local"]["paired"] if c["decides_claim"])
     assert key["differences"] == [10.0, 11.0, 6.0, 12.0]
     mean, half = study.t_interval(key["differences"])
@@ -74,9 +69,7 @@ def test_tuning_rule_paired_intervals_and_report(study, study_arms, tmp_path):
     assert (tmp_path / "study.png").stat().st_size > 10_000
 
 
-def test_recorded_tuning_picks_the_rate_and_its_rerun_is_the_first_final_seed(
-    study, study_arms, tmp_path
-):
+def test_recorded_tuning_picks_the_rate_and_its_rerun_is_the_first_final_seed(study, tmp_path):
     path = tmp_path / "recorded.json"
     rows = [{"task": "local", "arm": "cnn", "lr": lr, "seed": 0, "val_top1": val}
             for lr, val in [(1e-4, 30.0), (4e-4, 50.0), (1.6e-3, 45.0)]]  # fmt: skip
@@ -86,7 +79,8 @@ def test_recorded_tuning_picks_the_rate_and_its_rerun_is_the_first_final_seed(
     # the rerun of the kept rate scores lower than another rate's record: the record decides
     results += [_result("local", "cnn", 4e-4, seed, 40.0, 60.0 + seed) for seed in range(3)]
     assert study.chosen_lr(results, "local", "cnn") == 4e-4
-    report = study.summarise(results, study_arms)["local"]
+    arms = {task: study.study_arms(study.TASKS[task].input_shape) for task in study.TASKS}
+    report = study.summarise(results, arms)["local"]
     (row,) = report["arms"]
     assert row["seeds"] == [0, 1, 2] and row["test_top1"] == [60.0, 61.0, 62.0]
     (tuning,) = report["tuning"]
@@ -96,7 +90,7 @@ def test_recorded_tuning_picks_the_rate_and_its_rerun_is_the_first_final_seed(
 
 @pytest.fixture(scope="module")
 def demo_pair():
-    """The script, loaded once: its arms, matched by width searches, are built once per input."""
+    """The script, loaded once: its study's arms (width searches) are built once per input."""
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(SCRIPT.parent))
         yield load_script("demo_pair")
