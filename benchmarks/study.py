@@ -250,6 +250,11 @@ def study_arms(shape: tuple[int, ...], other_seeds: int = OTHER_SEEDS) -> tuple[
     )
 
 
+def arms_by_task(other_seeds: int = OTHER_SEEDS) -> dict[str, tuple[Arm, ...]]:
+    """`study_arms` at each task's input."""
+    return {task: study_arms(TASKS[task].input_shape, other_seeds) for task in TASKS}
+
+
 @functools.cache
 def cnn_at_vmf_xs(shape: tuple[int, ...]) -> Arm:
     """The key pair's CNN at the second VMF size: VMF-XS's table (Mobile-Former 96M) without its
@@ -621,7 +626,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     data = prepare_data(args.out)
-    arms = {task: study_arms(TASKS[task].input_shape, args.other_seeds) for task in TASKS}
+    arms = arms_by_task(args.other_seeds)
     if args.arms:
         arms = {t: [arm for arm in every if arm.name in args.arms] for t, every in arms.items()}
     threads = 1 if args.device == "cuda" else max(1, (os.cpu_count() or 1) // args.workers)

@@ -56,8 +56,7 @@ def test_tuning_rule_paired_intervals_and_report(study, tmp_path):
     for seed, (a, b) in enumerate([(52.0, 41.0), (49.0, 43.0), (51.0, 39.0)], start=1):
         results += [_result("local", "vmf_xxs", 4e-4, seed, 0, a),
                     _result("local", "cnn", 1e-4, seed, 0, b)]  # fmt: skip
-    arms = {task: study.study_arms(study.TASKS[task].input_shape) for task in study.TASKS}
-    report = study.summarise(results, arms)
+    report = study.summarise(results, study.arms_by_task())
     key = next(c for c in report["local"]["paired"] if c["decides_claim"])
     assert key["differences"] == [10.0, 11.0, 6.0, 12.0]
     mean, half = study.t_interval(key["differences"])
@@ -79,8 +78,7 @@ def test_recorded_tuning_picks_the_rate_and_its_rerun_is_the_first_final_seed(st
     # the rerun of the kept rate scores lower than another rate's record: the record decides
     results += [_result("local", "cnn", 4e-4, seed, 40.0, 60.0 + seed) for seed in range(3)]
     assert study.chosen_lr(results, "local", "cnn") == 4e-4
-    arms = {task: study.study_arms(study.TASKS[task].input_shape) for task in study.TASKS}
-    report = study.summarise(results, arms)["local"]
+    report = study.summarise(results, study.arms_by_task())["local"]
     (row,) = report["arms"]
     assert row["seeds"] == [0, 1, 2] and row["test_top1"] == [60.0, 61.0, 62.0]
     (tuning,) = report["tuning"]
