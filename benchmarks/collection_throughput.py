@@ -24,8 +24,8 @@ import torch
 from effvid.data import EvalClips, Preprocessing, make_demo_data, read_list_file
 from effvid.deploy.benchmark import fingerprint
 from effvid.deploy.onnx_export import export_registered_model
-from effvid.engine.collection import ClipRequest, CollectionDataset, predict_collection
-from effvid.engine.predictor import Predictor
+from effvid.inference.collection import ClipRequest, CollectionDataset, predict_collection
+from effvid.inference.predictor import Predictor
 from effvid.models import create_model
 
 PREPROCESSING = {

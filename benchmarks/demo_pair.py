@@ -53,7 +53,7 @@ from pathlib import Path
 import study  # benchmarks/study.py, beside this script
 
 from effvid.data import relation_scenes
-from effvid.engine.config import load_config
+from effvid.train.config import load_config
 
 RESULTS = Path("benchmarks/results")
 STUDY_REPORT = RESULTS / "study.json"

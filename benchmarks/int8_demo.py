@@ -19,9 +19,9 @@ from effvid.deploy.onnx_export import (
     quantize_int8,
     read_exported_model,
 )
-from effvid.engine import recipe_data
-from effvid.engine.predictor import Predictor
-from effvid.engine.training_checkpoint import read_training_checkpoint
+from effvid.inference.predictor import Predictor
+from effvid.train import recipe_data
+from effvid.train.training_checkpoint import read_training_checkpoint
 
 
 def main() -> None:

@@ -133,10 +133,10 @@ def speed(args: argparse.Namespace) -> None:
 
 def accuracy(args: argparse.Namespace) -> None:
     from effvid.data import open_video
-    from effvid.engine import recipe_data
-    from effvid.engine.evaluate import evaluate_checkpoint
-    from effvid.engine.live import LiveRecognizer
-    from effvid.engine.training_checkpoint import read_training_checkpoint
+    from effvid.inference.live import LiveRecognizer
+    from effvid.train import recipe_data
+    from effvid.train.evaluate import evaluate_checkpoint
+    from effvid.train.training_checkpoint import read_training_checkpoint
 
     causal = args.causal_run / "best.pth"
     config = read_training_checkpoint(causal).config

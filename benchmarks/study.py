@@ -46,14 +46,14 @@ import torch
 
 from effvid.data import read_list_file
 from effvid.data.frame_cache import build_frame_cache
-from effvid.engine import recipe_data
-from effvid.engine.config import load_config
-from effvid.engine.distributed import setup_distributed
-from effvid.engine.evaluate import evaluate_checkpoint
-from effvid.engine.trainer import Trainer
+from effvid.distributed import setup_distributed
 from effvid.models import create_model
 from effvid.models.flops import count_flops, count_params
 from effvid.models.mobile_former import MOBILE_FORMER_CONFIGS, BlockSpec
+from effvid.train import recipe_data
+from effvid.train.config import load_config
+from effvid.train.evaluate import evaluate_checkpoint
+from effvid.train.trainer import Trainer
 
 LRS = (1e-4, 4e-4, 1.6e-3)
 EPOCHS = 5

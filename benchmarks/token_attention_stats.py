@@ -23,14 +23,14 @@ from pathlib import Path
 import torch
 
 from effvid.data import open_video
-from effvid.engine import recipe_data
-from effvid.engine.predictor import Predictor
-from effvid.engine.training_checkpoint import read_training_checkpoint
 from effvid.explain import token_attention
 from effvid.explain.diversity import token_diversity
+from effvid.inference.predictor import Predictor
 from effvid.models.layers.attention import channel_split_attention, channel_split_attention_weights
 from effvid.models.layers.tokens import is_per_frame, mean_pairwise_cosine, with_identity
 from effvid.models.mobile_former import Former
+from effvid.train import recipe_data
+from effvid.train.training_checkpoint import read_training_checkpoint
 
 
 def centre_clips(checkpoint: Path, predictor: Predictor, videos: int) -> torch.Tensor:

@@ -14,7 +14,7 @@ _PUBLIC = {
     "FlopCount": "effvid.models.flops",
     "LoadReport": "effvid.models.weights",
     "ModelCard": "effvid.models",
-    "Predictor": "effvid.engine.predictor",
+    "Predictor": "effvid.inference.predictor",
     "count_flops": "effvid.models.flops",
     "count_params": "effvid.models.flops",
     "create_model": "effvid.models",

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from effvid.engine.time_order import TIME_ORDERS
 from effvid.errors import EffvidError
 from effvid.tables import TABLE_STYLES, render_table
+from effvid.train.time_order import TIME_ORDERS
 from effvid.version import __version__
 
 # Every command imports what it needs when it runs: `effvid --help` and `effvid --version` load
@@ -82,7 +82,7 @@ def _export(args: argparse.Namespace) -> int:
             quantize_int8,
             read_exported_model,
         )
-        from effvid.engine.collection import collect_videos
+        from effvid.inference.collection import collect_videos
 
         preprocessing = read_exported_model(result.path).preprocessing
         videos = collect_videos(args.calibration)[: args.calibration_clips]
@@ -138,9 +138,9 @@ def _show_progress_logs(is_main: bool = True) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from effvid.engine.config import load_config
-    from effvid.engine.distributed import setup_distributed, teardown_distributed
-    from effvid.engine.trainer import Trainer
+    from effvid.distributed import setup_distributed, teardown_distributed
+    from effvid.train.config import load_config
+    from effvid.train.trainer import Trainer
 
     config = load_config(args.config, args.overrides)
     context = setup_distributed(args.device)
@@ -156,9 +156,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from effvid.engine.config import load_config, recipe_of_checkpoint
-    from effvid.engine.distributed import setup_distributed, teardown_distributed
-    from effvid.engine.evaluate import evaluate_checkpoint, summarize
+    from effvid.distributed import setup_distributed, teardown_distributed
+    from effvid.train.config import load_config, recipe_of_checkpoint
+    from effvid.train.evaluate import evaluate_checkpoint, summarize
 
     recipe = args.config or recipe_of_checkpoint(args.checkpoint)
     config = load_config(recipe, args.overrides)
@@ -177,7 +177,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _request(args: argparse.Namespace):
-    from effvid.engine.collection import ClipRequest
+    from effvid.inference.collection import ClipRequest
 
     if args.timeline:
         return ClipRequest(clips=None, window=args.window, stride=args.stride)
@@ -197,7 +197,7 @@ def _record_lines(record: dict) -> list[str]:
 def _predict(args: argparse.Namespace) -> int:
     import json
 
-    from effvid.engine.collection import predict_collection
+    from effvid.inference.collection import predict_collection
 
     if args.checkpoint is None and args.onnx is None:
         raise ValueError("give --checkpoint (and --model if it does not name it) or --onnx")
@@ -223,7 +223,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _features(args: argparse.Namespace) -> int:
-    from effvid.engine.collection import extract_features
+    from effvid.inference.collection import extract_features
 
     summary = extract_features(
         args.videos,
@@ -257,7 +257,7 @@ def _collection_status(summary, where: str = "") -> int:
 
 
 def _stream(args: argparse.Namespace) -> int:
-    from effvid.engine.live import LiveRecognizer, run_stream
+    from effvid.inference.live import LiveRecognizer, run_stream
 
     if args.checkpoint is None and args.onnx is None:
         raise ValueError("give --checkpoint (a causal VMF) or --onnx (effvid export --stream)")
@@ -297,7 +297,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from effvid.engine.demo import run_demo
+    from effvid.demo import run_demo
 
     _show_progress_logs()
     result = run_demo(args.out, args.overrides, device=args.device)

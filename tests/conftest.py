@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from effvid import ModelCard
-from effvid.engine.config import load_config
+from effvid.train.config import load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("EFFVID_SHARED", REPO_ROOT.parent / "shared"))

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from effvid.cli import main
-from effvid.engine.config import DEFAULTS
 from effvid.models import create_model
+from effvid.train.config import DEFAULTS
 
 # key: (a value of the wrong type, a value out of range or None where no range applies)
 BAD_RECIPE_VALUES = {
@@ -98,7 +98,7 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a bad recipe value reached the trainer")
 
-    monkeypatch.setattr("effvid.engine.trainer.Trainer.__init__", refuse)
+    monkeypatch.setattr("effvid.train.trainer.Trainer.__init__", refuse)
 
 
 @pytest.mark.parametrize(("key", "value"), CASES)

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from effvid.engine.distributed import wants_cuda
+from effvid.distributed import wants_cuda
 from effvid.models.fusion import fold_batchnorm
 from effvid.version import __version__
 

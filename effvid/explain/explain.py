@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from effvid.data import open_video
-from effvid.engine.predictor import Predictor
 from effvid.explain.maps import bridge_names, grad_cam, to_clip_size, token_attention
 from effvid.explain.render import overlay, panels_side_by_side, write_animation, write_grid
+from effvid.inference.predictor import Predictor
 from effvid.models.mobile_former import MobileFormer
 
 METHODS = ("auto", "tokens", "grad-cam")

@@ -127,7 +127,7 @@ def test_demo_pair_overrides_build_the_cnn_alone_at_vmf_xxs_cost_on_the_task(dem
     """benchmarks/demo_pair.py passes its arms to `effvid demo` as recipe overrides: they must
     survive the recipe parser, build the global-branch-free CNN at VMF-XXS's MACs on the task's
     input, and on the global task read that task's data at each arm's study-picked rate."""
-    from effvid.engine.config import load_config
+    from effvid.train.config import load_config
 
     arms = demo_pair.arm_overrides(task)
     configs = {arm: load_config("demo", overrides) for arm, overrides in arms.items()}
@@ -185,7 +185,7 @@ def test_demo_pair_refuses_an_arm_without_a_study_picked_rate_on_the_global_task
     """The per-frame model runs on the local task at the demo's rate (the study's grid picked
     its top rate for it there, as for the pair); on the global task the study recorded no pick
     for it, so it is refused rather than run at the demo's rate."""
-    from effvid.engine.config import load_config
+    from effvid.train.config import load_config
 
     local = demo_pair.arm_overrides("local", ("tsn", "vmf_xs"))
     assert load_config("demo", local["tsn"])["model"]["name"] == "tsn_mobileformer_52m"
@@ -198,7 +198,7 @@ def test_demo_pair_refuses_an_arm_without_a_study_picked_rate_on_the_global_task
 def test_demo_pair_pairs_the_cnn_alone_at_the_second_size_with_vmf_xs(demo_pair, tmp_path):
     """The key pair at the second size: `cnn_xs` is VMF-XS's CNN (no global branch) widened to
     VMF-XS's MACs on the local task, and the report gives VMF-XS minus it, not VMF-XXS minus it."""
-    from effvid.engine.config import load_config
+    from effvid.train.config import load_config
 
     model = load_config("demo", demo_pair.arm_overrides("local", ("cnn_xs",))["cnn_xs"])["model"]
     cnn = create_model(model["name"], num_classes=10, **model["args"])
@@ -225,7 +225,7 @@ def test_demo_pair_runs_the_second_size_pair_on_the_global_task_at_study_picked_
     """On the global task VMF-XS runs at the rate the study's rule picks from its recorded
     tuning runs (its first session; 1.6e-3 there), and its CNN alone, which the study never
     tuned, at the CNN alone's pick; VMF-XXS keeps its own pick."""
-    from effvid.engine.config import load_config
+    from effvid.train.config import load_config
 
     arms = demo_pair.arm_overrides("global", ("vmf_xxs", "cnn", "vmf_xs", "cnn_xs"))
     rates = {arm: load_config("demo", arms[arm])["train"]["lr"] for arm in arms}

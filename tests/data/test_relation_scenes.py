@@ -120,7 +120,7 @@ def test_every_demo_task_can_be_asked_for_by_recipe_and_by_command():
     from typing import get_args
 
     from effvid.cli import build_parser
-    from effvid.engine.recipe_schema import DataSection
+    from effvid.train.recipe_schema import DataSection
 
     assert get_args(DataSection.model_fields["demo_task"].annotation) == tuple(TASKS)
     make_demo = build_parser()._subparsers._group_actions[0].choices["make-demo-data"]

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from effvid.engine import recipe_data
-from effvid.engine.config import RECIPES_DIR, ConfigError, load_config, parse_override
 from effvid.models import create_model, get_model_card
+from effvid.train import recipe_data
+from effvid.train.config import RECIPES_DIR, ConfigError, load_config, parse_override
 from tests.data.videos import write_indexed_video
 
 

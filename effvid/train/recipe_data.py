@@ -29,9 +29,9 @@ from effvid.data import (
     read_ucf101,
 )
 from effvid.data.frame_cache import FrameCache, build_frame_cache
-from effvid.engine.config import ConfigError
-from effvid.engine.distributed import barrier
+from effvid.distributed import barrier
 from effvid.models import ModelCard
+from effvid.train.config import ConfigError
 
 logger = logging.getLogger("effvid.data")
 

@@ -133,7 +133,7 @@ def test_the_verdict_is_the_clip_verdict_the_model_was_trained_for(causal_checkp
     probabilities instead scored 63.6% against 91.1% on the demo test set)."""
     from effvid.data import open_video
     from effvid.data.transforms import crop_view
-    from effvid.engine.live import LiveRecognizer
+    from effvid.inference.live import LiveRecognizer
     from effvid.models import load_model
 
     recognizer = LiveRecognizer(causal_checkpoint)

@@ -25,8 +25,8 @@ from effvid.data.bad_videos import report_line
 from effvid.data.decoding import VIDEO_EXTENSIONS
 from effvid.data.preprocessing import EvalClips
 from effvid.data.progress import progress_bar
-from effvid.engine.distributed import DistributedContext
-from effvid.engine.predictor import inference_autocast
+from effvid.distributed import DistributedContext
+from effvid.inference.predictor import inference_autocast
 
 
 def collect_videos(inputs: Sequence[str | Path], root: str | Path | None = None) -> list[str]:
@@ -217,7 +217,7 @@ def checked_once(ids: Sequence[str], expected: Sequence[str], what: str) -> None
 def _merge_parts(output: Path, videos: Sequence[str], failed: Sequence[str]) -> None:
     """Rank 0, after every process finished: the parts appended to the output, each video
     checked to be there exactly once, the parts removed."""
-    from effvid.engine.prediction_files import PredictionFile, read_records
+    from effvid.inference.prediction_files import PredictionFile, read_records
 
     records = read_records(output) if output.exists() else []
     for part in parts_of(output):
@@ -255,14 +255,14 @@ def predict_collection(
     one record per video (`prediction_files.prediction_record`), appended to `output` (.jsonl
     or .csv) as each is done, or handed to `on_record`. A rerun with the same output skips the
     videos already in it. Under torchrun the processes share the videos and rank 0 merges."""
-    from effvid.engine.distributed import all_gather_objects, barrier, setup_distributed
-    from effvid.engine.prediction_files import (
+    from effvid.distributed import all_gather_objects, barrier, setup_distributed
+    from effvid.inference.prediction_files import (
         PredictionFile,
         prediction_record,
         read_records,
         recorded_videos,
     )
-    from effvid.engine.predictor import Predictor
+    from effvid.inference.predictor import Predictor
 
     context = setup_distributed(device)
     predictor = Predictor(model, checkpoint, onnx=onnx, device=str(context.device))
@@ -353,8 +353,8 @@ def extract_features(
     features averaged, or with `per_clip` one row per clip along the video (with its span).
     Resumable like `predict_collection`; under torchrun each process writes its own shards."""
     from effvid.data import Preprocessing
-    from effvid.engine.distributed import all_gather_objects, barrier, setup_distributed
-    from effvid.engine.feature_store import INDEX, FeatureWriter, file_sha256, indexed_videos
+    from effvid.distributed import all_gather_objects, barrier, setup_distributed
+    from effvid.inference.feature_store import INDEX, FeatureWriter, file_sha256, indexed_videos
     from effvid.models import get_model_card, load_model
 
     context = setup_distributed(device)
@@ -407,7 +407,7 @@ def extract_features(
 
 def _merge_index(folder: Path, videos: Sequence[str], failed: Sequence[str]) -> None:
     """Rank 0: the parts of the index appended to it (each video exactly once), then removed."""
-    from effvid.engine.feature_store import INDEX
+    from effvid.inference.feature_store import INDEX
 
     index = folder / INDEX
     parts = sorted(folder.glob(f"{INDEX}.part-*-of-*"))

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from effvid.data import AnnotationError, TooManyBadVideos, read_bad_video_report
-from effvid.engine import recipe_data
-from effvid.engine.config import ConfigError, load_config
-from effvid.engine.evaluate import evaluate_checkpoint
 from effvid.models import create_model, get_model_card
 from effvid.models.weights import CheckpointError
+from effvid.train import recipe_data
+from effvid.train.config import ConfigError, load_config
+from effvid.train.evaluate import evaluate_checkpoint
 from tests.conftest import tiny_config
 from tests.data.videos import write_indexed_video
 

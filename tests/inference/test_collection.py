@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from effvid.cli import main
-from effvid.engine.feature_store import FeatureStore
-from effvid.engine.prediction_files import read_records
+from effvid.inference.feature_store import FeatureStore
+from effvid.inference.prediction_files import read_records
 from effvid.models import create_model
 
 
@@ -133,7 +133,7 @@ def test_features_are_the_models_own_output(collection, checkpoint, tmp_path, la
     features, spans = store.load(video)
 
     from effvid.data import open_video
-    from effvid.engine.predictor import Predictor
+    from effvid.inference.predictor import Predictor
 
     predictor = Predictor(checkpoint=checkpoint)
     with open_video(video, short_side=32) as reader:

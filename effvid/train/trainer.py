@@ -35,21 +35,21 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from effvid.data import MixupCutmix, soft_target_cross_entropy
 from effvid.data.progress import progress_bar
-from effvid.engine import recipe_data
-from effvid.engine.config import dump_config
-from effvid.engine.distributed import DistributedContext, all_reduce_mean, barrier
-from effvid.engine.evaluate import collect_view_logits, gather_video_scores, summarize
-from effvid.engine.optim import build_optimizer, warmup_cosine
-from effvid.engine.plots import plot_training_curves
-from effvid.engine.training_checkpoint import (
-    TrainingCheckpoint,
-    read_training_checkpoint,
-    save_checkpoint,
-)
+from effvid.distributed import DistributedContext, all_reduce_mean, barrier
 from effvid.explain.diversity import token_diversity
 from effvid.explain.maps import bridge_names
 from effvid.models import create_model, get_model_card, load_checkpoint
 from effvid.models.weights import CheckpointError, CheckpointMetadata
+from effvid.train import recipe_data
+from effvid.train.config import dump_config
+from effvid.train.evaluate import collect_view_logits, gather_video_scores, summarize
+from effvid.train.optim import build_optimizer, warmup_cosine
+from effvid.train.plots import plot_training_curves
+from effvid.train.training_checkpoint import (
+    TrainingCheckpoint,
+    read_training_checkpoint,
+    save_checkpoint,
+)
 
 logger = logging.getLogger("effvid.train")
 

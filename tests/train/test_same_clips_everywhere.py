@@ -6,10 +6,10 @@ import torch
 
 from effvid.data import Preprocessing, read_list_file
 from effvid.deploy.onnx_export import _video_clip
-from effvid.engine import recipe_data
-from effvid.engine.config import load_config
-from effvid.engine.predictor import Predictor
+from effvid.inference.predictor import Predictor
 from effvid.models import create_model, get_model_card
+from effvid.train import recipe_data
+from effvid.train.config import load_config
 from tests.data.videos import write_indexed_video
 
 FRAMES, SIZE = 4, 48

@@ -18,12 +18,12 @@ from pathlib import Path
 import torch
 
 from effvid.data.demo_data import TASKS as DEMO_TASKS
-from effvid.engine import recipe_data
-from effvid.engine.config import load_config
-from effvid.engine.distributed import setup_distributed
-from effvid.engine.evaluate import evaluate_checkpoint, summarize
-from effvid.engine.predictor import Predictor
-from effvid.engine.trainer import Trainer
+from effvid.distributed import setup_distributed
+from effvid.inference.predictor import Predictor
+from effvid.train import recipe_data
+from effvid.train.config import load_config
+from effvid.train.evaluate import evaluate_checkpoint, summarize
+from effvid.train.trainer import Trainer
 
 
 def reversal_accuracy(results, task: str) -> float:

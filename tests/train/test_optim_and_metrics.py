@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from effvid.engine.metrics import aggregate_views, classification_metrics, confusion_matrix
-from effvid.engine.optim import build_optimizer, parameter_groups, warmup_cosine
 from effvid.models import create_model
+from effvid.train.metrics import aggregate_views, classification_metrics, confusion_matrix
+from effvid.train.optim import build_optimizer, parameter_groups, warmup_cosine
 
 
 def _names(model, group) -> set[str]:

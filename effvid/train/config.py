@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from effvid.engine.recipe_schema import Recipe
 from effvid.errors import EffvidError
+from effvid.train.recipe_schema import Recipe
 
 # Every key with its default (the schema, `recipe_schema.Recipe`, documents each one).
 DEFAULTS: dict[str, dict[str, Any]] = Recipe().model_dump(mode="json")
@@ -187,7 +187,7 @@ def _check_model(model: Mapping) -> None:
 
 def recipe_of_checkpoint(path: str | Path) -> dict:
     """The resolved recipe an effvid training checkpoint was trained with."""
-    from effvid.engine.training_checkpoint import read_training_checkpoint
+    from effvid.train.training_checkpoint import read_training_checkpoint
 
     recipe = read_training_checkpoint(path).config
     if not recipe:

@@ -7,9 +7,9 @@ import torch
 
 from effvid.cli import main
 from effvid.deploy.onnx_export import export_registered_model, read_onnx_metadata
-from effvid.engine.distributed import setup_distributed
-from effvid.engine.predictor import Predictor
-from effvid.engine.trainer import Trainer
+from effvid.distributed import setup_distributed
+from effvid.inference.predictor import Predictor
+from effvid.train.trainer import Trainer
 from tests.conftest import tiny_recipe, write_recipe
 
 
@@ -23,7 +23,7 @@ def trained(tiny_videos, tmp_path_factory):
 
 
 def recipe_config(recipe):
-    from effvid.engine.config import load_config
+    from effvid.train.config import load_config
 
     return load_config(recipe)
 

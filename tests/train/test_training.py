@@ -10,11 +10,11 @@ import sys
 import pytest
 import torch
 
-from effvid.engine.distributed import setup_distributed
-from effvid.engine.evaluate import evaluate_checkpoint
-from effvid.engine.trainer import Trainer
-from effvid.engine.training_checkpoint import read_training_checkpoint, save_checkpoint
+from effvid.distributed import setup_distributed
 from effvid.models.weights import CheckpointError
+from effvid.train.evaluate import evaluate_checkpoint
+from effvid.train.trainer import Trainer
+from effvid.train.training_checkpoint import read_training_checkpoint, save_checkpoint
 from tests.conftest import tiny_config, tiny_recipe, write_recipe
 
 
@@ -173,9 +173,9 @@ def test_mixup_and_cutmix_train_on_soft_targets(tiny_videos, tmp_path):
 KILL_SCRIPT = """
 import os, signal, sys
 from pathlib import Path
-import effvid.engine.trainer as trainer
-from effvid.engine.config import load_config
-from effvid.engine.distributed import setup_distributed
+import effvid.train.trainer as trainer
+from effvid.train.config import load_config
+from effvid.distributed import setup_distributed
 
 point, epoch, recipe = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 save, record = trainer.save_checkpoint, trainer.Trainer._record_epoch

@@ -1,4 +1,4 @@
-"""The main job's own measures (effvid/engine/demo.py)."""
+"""The main job's own measures (effvid/demo.py)."""
 
 from types import SimpleNamespace
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from effvid.data.demo_data import TASKS
-from effvid.engine.demo import reversal_accuracy
+from effvid.demo import reversal_accuracy
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))

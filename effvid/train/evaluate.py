@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from effvid.engine.distributed import all_gather_objects
-from effvid.engine.metrics import aggregate_views, classification_metrics, confusion_matrix
-from effvid.engine.plots import plot_confusion_matrix
-from effvid.engine.time_order import reorder_time
+from effvid.distributed import all_gather_objects
+from effvid.train.metrics import aggregate_views, classification_metrics, confusion_matrix
+from effvid.train.plots import plot_confusion_matrix
+from effvid.train.time_order import reorder_time
 
 
 @dataclass
@@ -184,10 +184,10 @@ def evaluate_checkpoint(
     there (main process)."""
     from torch.utils.data import DataLoader, DistributedSampler
 
-    from effvid.engine import recipe_data
-    from effvid.engine.distributed import setup_distributed
+    from effvid.distributed import setup_distributed
     from effvid.models import get_model_card, load_model
     from effvid.models.weights import CheckpointError
+    from effvid.train import recipe_data
 
     context = setup_distributed(device)
     data = config["data"]
