@@ -36,13 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from effvid.data import demo_scenes as local_scenes
-from effvid.data import relation_scenes
 from effvid.data.annotations.list_file import read_classes_file, read_list_file
 from effvid.data.dataset import VideoDataset
 from effvid.data.demo_scenes import Scene
 from effvid.data.encoding import write_video
 from effvid.data.progress import progress_bar
-from effvid.data.relation_scenes import RelationScene, RelativeRelationScene
 from effvid.data.sampling import DenseSampler
 from effvid.data.staging import publish, staging_folder
 from effvid.data.transforms import ClipTransform, EvalTransform, TrainTransform
@@ -73,14 +71,6 @@ class DemoTask:
 TASKS = {
     # time-ordered actions of two digits, mostly near each other (demo_scenes)
     "local": DemoTask(Scene, local_scenes.CLASSES, local_scenes.TIME_REVERSED, 16, 64),
-    # relations between a cue and a probe far apart in space and time (relation_scenes)
-    "global": DemoTask(
-        RelationScene, relation_scenes.CLASSES, relation_scenes.TIME_REVERSED, 24, 80
-    ),
-    # the same, every relation needing both key digits (relation_scenes.RelativeRelationScene)
-    "global_relative": DemoTask(
-        RelativeRelationScene, relation_scenes.CLASSES, relation_scenes.TIME_REVERSED, 24, 80
-    ),
 }
 
 

@@ -1,6 +1,6 @@
 """Model families. Importing this package registers every variant."""
 
-from effvid.models import dualformer, mobile_former, tsn, video_mobile_former, x3d  # noqa: F401
+from effvid.models import dualformer, mobile_former, video_mobile_former, x3d  # noqa: F401
 from effvid.models.base import ClassifierModel, Features
 from effvid.models.registry import (
     ModelCard,

@@ -8,9 +8,6 @@ import itertools
 
 import numpy as np
 import pytest
-
-from effvid.data import make_demo_data
-from effvid.data.demo_data import TASKS, load_digit_scans
 from effvid.data.relation_scenes import (
     CLASSES,
     PALETTE,
@@ -18,6 +15,9 @@ from effvid.data.relation_scenes import (
     RelationScene,
     RelativeRelationScene,
 )
+
+from effvid.data import make_demo_data
+from effvid.data.demo_data import TASKS, load_digit_scans
 
 pytest.importorskip("sklearn", reason="the demo dataset draws its digits from scikit-learn")
 
