@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The GPU checks of the open issues as one prepared script, for a lent GPU (the device tool's
-# `run`, from the repository root, carrying `.whl`). Not yet run: no GPU was lent to the session
-# that wrote it. There, python3 holds PyTorch with CUDA; effvid's other needs travel as wheels:
+# GPU checks as one prepared script: run it from the repository root on a machine with an
+# NVIDIA GPU, where python3 holds PyTorch with CUDA. effvid's other needs are installed from
+# wheels in .whl/, fetched beforehand on a machine with network access:
 #
-#   here, once:  echo /.whl/ >> .git/info/exclude && bash benchmarks/gpu_checks.sh --fetch-wheels
-#   there:       bash benchmarks/gpu_checks.sh          (writes under $OUT)
+#   with network, once:  echo /.whl/ >> .git/info/exclude && bash benchmarks/gpu_checks.sh --fetch-wheels
+#   on the GPU machine:  bash benchmarks/gpu_checks.sh          (writes under $OUT, default gpu_out/)
 #
-# What it measures (each figure with the GPU's name), within one call's 600 s:
-#   1. the study's open comparison with the seeds 2 cores cannot give it: VMF-XXS minus its
-#      CNN alone on the global task, 20 epochs, as many seeds as fit in 240 s, 8 runs at once
-#      (benchmarks/demo_pair.py --device cuda; its own report, never paired with CPU runs);
+# What it measures (each figure with the GPU's name), in about 10 minutes:
+#   1. the token study's open comparison with more seeds than 2 CPU cores can give it: VMF-XXS
+#      minus its CNN alone on the global task, 20 epochs, as many seeds as fit in 240 s, 8 runs
+#      at once (research/vmf_tokens/demo_pair.py --device cuda; its own report, never paired
+#      with CPU runs);
 #   2. inference latency (batch 1) and throughput (batch 64), training clips/s: VMF-XS, VMF-S,
 #      X3D-XS, X3D-S, DualFormer-T; fp32 and bf16 autocast, eager and torch.compile,
 #      channels-last 3-D, cudnn.benchmark (benchmarks/gpu_bench.py);
@@ -31,11 +32,11 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 EFFVID_CACHE_DIR=/tmp/effvid-cache
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
 
-PAIR="benchmarks/demo_pair.py --task global --epochs 20 --device cuda"
+PAIR="research/vmf_tokens/demo_pair.py --task global --epochs 20 --device cuda"
 timeout 60 python3 -m effvid.cli make-demo-data --task global || true  # once, not 8 times
 timeout 240 python3 $PAIR --seeds 40 --jobs 8 > "$OUT/demo_pair.log" 2>&1 || true
 python3 $PAIR --seeds 0 | tee "$OUT/demo_pair.md"   # the report of the seeds that finished
-cp benchmarks/results/demo_pair_global_e20_cuda.json "$OUT/"
+cp research/vmf_tokens/results/demo_pair_global_e20_cuda.json "$OUT/"
 
 timeout 150 python3 benchmarks/gpu_bench.py --device cuda --out "$OUT/gpu_bench.json" \
   | tee "$OUT/gpu_bench.log"
