@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.effvid-installed
 
-.PHONY: demo test lint
+.PHONY: demo test lint docs
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,3 +20,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The documentation site into site/; strict: a broken link or reference fails.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
