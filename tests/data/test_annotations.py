@@ -288,3 +288,19 @@ def test_load_annotations_knows_the_formats_by_name(tmp_path):
     assert len(load_annotations(splits / "testlist01.txt", tmp_path / "UCF-101").records) == 1
     _touch(tmp_path, "tree/a/1.mp4")
     assert load_annotations(tmp_path / "tree").classes == ["a"]
+
+
+def test_class_folders_are_ordered_by_code_point_whatever_their_case(tmp_path):
+    """The label of a class folder is its place in the plain sorted order of the names
+    (upper case first), the order every other reader and every checkpoint uses: sorting by
+    lower case (or by the OS's listing) would silently give other labels to a trained model."""
+    _touch(tmp_path, "apple/1.mp4", "Zebra/1.mp4", "Mango/1.mp4", "banana/1.mp4")
+    videos = read_folder_tree(tmp_path)
+    assert videos.classes == ["Mango", "Zebra", "apple", "banana"]
+    assert {r.video_id: r.label for r in videos.records} == {
+        "Mango/1": 0,
+        "Zebra/1": 1,
+        "apple/1": 2,
+        "banana/1": 3,
+    }
+    assert load_annotations(tmp_path).classes == videos.classes

@@ -160,3 +160,25 @@ def test_too_many_unreadable_videos_abort_with_a_clear_message(tmp_path, caplog)
             dataset[5]
     assert "v02.mp4' (Invalid data found" in caplog.text
     assert "skipped (1 of 10 videos unreadable so far, listed in" in caplog.text
+
+
+def test_every_spatial_crop_of_a_temporal_view_shows_that_views_frames(tmp_path):
+    """With 3 clips x 3 crops, view (t, s) is crop s (left, centre, right) of exactly the frames
+    of temporal view t of 3: the crops must not move the clips in time."""
+    videos = _list_dataset(tmp_path, 1, 40)
+    sampler = DenseSampler(num_frames=4, sampling_rate=2)
+    temporal = VideoDataset(videos, sampler=sampler, training=False, temporal_views=3)
+    whole, _, _ = temporal.all_views(0)  # (3, 3, 4, 48, 80), full frames
+    frames = [clip_indices(clip) for clip in whole]
+    assert frames == [[6, 8, 10, 12], [16, 18, 20, 22], [28, 30, 32, 34]]  # spread over 0..39
+    views = VideoDataset(
+        videos, sampler=sampler, training=False, temporal_views=3, spatial_views=3, crop_size=48
+    )
+    clips, _, metas = views.all_views(0)
+    assert clips.shape == (9, 3, 4, 48, 48)
+    for view, (clip, meta) in enumerate(zip(clips, metas, strict=True)):
+        t, s = divmod(view, 3)
+        assert (meta["temporal_view"], meta["spatial_view"]) == (t, s)
+        assert meta["frame_indices"].tolist() == frames[t], view
+        left = (0, 16, 32)[s]
+        torch.testing.assert_close(clip, whole[t][..., left : left + 48], msg=f"view {view}")

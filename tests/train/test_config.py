@@ -134,3 +134,11 @@ def test_model_args_overrides_add_to_each_other_and_to_the_recipe(tmp_path):
     assert args == {"token_identity": True, "global_branch": False, "stem_channels": 9}
     replaced = load_config(recipe, ["model.args={causal: true}"])["model"]["args"]
     assert replaced == {"token_identity": True, "causal": True}
+
+
+@pytest.mark.parametrize("lr", [0, 0.0, -1e-3])
+def test_a_learning_rate_that_is_not_positive_is_refused_on_its_own(lr):
+    # min_lr=0 so that no other rule (min_lr <= lr) refuses it in place of the lr's own bound
+    with pytest.raises(ConfigError, match=r"'train.lr' must be greater than 0"):
+        load_config(None, [f"train.lr={lr}", "train.min_lr=0"])
+    assert load_config(None, ["train.lr=1e-6", "train.min_lr=0"])["train"]["lr"] == 1e-6

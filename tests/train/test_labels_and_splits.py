@@ -110,3 +110,36 @@ def test_eval_refuses_a_checkpoint_of_another_class_count(tiny_videos, tmp_path)
     config = tiny_config(tiny_videos, tmp_path / "run")
     with pytest.raises(CheckpointError, match=r"model has 4 classes and .* has 10"):
         evaluate_checkpoint(config, path, split="val", progress=False)
+
+
+def test_a_kinetics_split_lacking_a_class_keeps_the_training_labels(tmp_path):
+    """The rule of the folder format holds for Kinetics CSVs too: the validation CSV is read in
+    the training split's label space, not re-indexed over its own labels."""
+    header = "label,youtube_id,time_start,time_end,split\n"
+    rows = {"train": [("jump", "aaa"), ("run", "bbb"), ("swim", "ccc")],
+            "val": [("jump", "ddd"), ("swim", "eee")]}  # fmt: skip
+    for split, entries in rows.items():
+        lines = [f"{label},{youtube_id},1,11,{split}\n" for label, youtube_id in entries]
+        (tmp_path / f"{split}.csv").write_text(header + "".join(lines))
+        for _, youtube_id in entries:
+            (tmp_path / f"{youtube_id}_000001_000011.mp4").touch()
+    data = load_config(
+        {
+            "data": {
+                "format": "kinetics",
+                "train": str(tmp_path / "train.csv"),
+                "val": str(tmp_path / "val.csv"),
+                "root": str(tmp_path),
+                "crop_size": 32,
+                "short_side": 32,
+            }
+        }
+    )["data"]
+    classes = recipe_data.read_split(data, "train").classes
+    assert classes == list(CLASSES)
+    val = recipe_data.read_split(data, "val", classes)
+    assert val.classes == list(CLASSES)
+    assert {record.video_id: record.label for record in val.records} == {
+        "ddd_000001_000011": 0,
+        "eee_000001_000011": 2,  # re-indexed on its own, 'swim' would have become 1
+    }

@@ -91,3 +91,16 @@ def test_accuracies_and_mean_class_accuracy_with_an_absent_class():
     matrix = confusion_matrix(scores.argmax(1), labels, 4)
     assert matrix.tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]]
     assert math.isclose(classification_metrics(scores, labels)["top5"], 100.0)
+
+
+def test_mean_class_accuracy_is_the_mean_recall_not_the_mean_precision():
+    # Three videos of class 0 and one of class 1, all predicted class 0: the recalls are 1 and 0
+    # (mean 50%), the precisions 3/4 and 0 (mean 37.5%); the top-1 accuracy is 75%.
+    scores = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]])
+    labels = torch.tensor([0, 0, 0, 1])
+    metrics = classification_metrics(scores, labels, ks=(1,))
+    assert metrics["top1"] == pytest.approx(75.0)
+    assert metrics["mean_class_accuracy"] == pytest.approx(50.0)
+    # a class predicted but never the true class does not count either (its recall is undefined)
+    labels = torch.tensor([1, 1, 1, 1])
+    assert classification_metrics(scores, labels, ks=(1,))["mean_class_accuracy"] == 0.0

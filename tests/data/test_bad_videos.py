@@ -1,0 +1,47 @@
+"""The bad-video policy across DataLoader workers: each worker holds its own copy of the log, and
+the fraction that stops a run is counted over the report they all share."""
+
+import copy
+import pickle
+
+import pytest
+
+from effvid.data import TooManyBadVideos, read_bad_video_report
+from effvid.data.bad_videos import BadVideoLog
+from effvid.data.decoding import VideoDecodeError
+
+
+def _workers(tmp_path, count, **settings):
+    """The log as `count` DataLoader workers hold it: copies (forked or pickled) of one log."""
+    log = BadVideoLog(report_path=tmp_path / "bad.tsv", **settings)
+    return [copy.deepcopy(log), pickle.loads(pickle.dumps(log))][:count]
+
+
+def test_the_fraction_counts_the_bad_videos_of_every_worker(tmp_path):
+    first, second = _workers(tmp_path, 2, num_videos=10, max_bad_fraction=0.15)  # 1 allowed
+    first.record(VideoDecodeError("a.mp4", "moov atom not found"))
+    with pytest.raises(TooManyBadVideos, match=r"2 of 10 videos are unreadable or missing"):
+        second.record(VideoDecodeError("b.mp4", "end of file"))  # one each: two in all
+    assert read_bad_video_report(tmp_path / "bad.tsv") == {
+        "a.mp4": "moov atom not found",
+        "b.mp4": "end of file",
+    }
+
+
+def test_a_video_both_workers_find_bad_counts_once(tmp_path):
+    first, second = _workers(tmp_path, 2, num_videos=10, max_bad_fraction=0.15)  # 1 allowed
+    first.record(VideoDecodeError("a.mp4", "moov atom not found"))
+    second.record(VideoDecodeError("a.mp4", "moov atom\nnot found"))  # listed once, on one line
+    first.record(VideoDecodeError("a.mp4", "moov atom not found"))
+    assert (tmp_path / "bad.tsv").read_text() == "a.mp4\tmoov atom not found\n"
+
+
+def test_missing_videos_count_from_the_start_and_each_bad_video_once(tmp_path):
+    (log,) = _workers(tmp_path, 1, num_videos=10, max_bad_fraction=0.25, missing=["gone.mp4"])
+    for _ in range(3):
+        log.record(VideoDecodeError("a.mp4", "broken"))  # 2 of 10: within 25%
+    with pytest.raises(TooManyBadVideos, match=r"3 of 10 videos"):
+        log.record(VideoDecodeError("b.mp4", "broken"))
+    report = read_bad_video_report(tmp_path / "bad.tsv")
+    assert report["gone.mp4"].startswith("not found")
+    assert set(report) == {"gone.mp4", "a.mp4", "b.mp4"}
