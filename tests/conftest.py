@@ -15,6 +15,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("EFFVID_SHARED", REPO_ROOT.parent / "shared"))
 
 
+# What runs: `make test` runs every test, marked or not (CI runs it). The marks only let a
+# developer leave some out: `make test-quick` is `pytest -m "not slow and not subprocess and not
+# reference"`. `slow`: over ~20 s on 2 cores; `subprocess`: starts effvid or torchrun as another
+# process, kills or signals it; `reference`: reads ../shared/reference (given below to every test
+# that uses the `reference_dir` fixture, directly or through another fixture).
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "reference_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.reference)
+
+
 # CI sets EFFVID_REQUIRE_REFERENCE=1: there the parity tests must run, never skip.
 REQUIRE_REFERENCE = os.environ.get("EFFVID_REQUIRE_REFERENCE") == "1"
 

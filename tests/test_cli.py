@@ -40,6 +40,7 @@ SCRIPT = Path(sys.executable).parent / "effvid"
 
 
 @pytest.mark.skipif(not SCRIPT.exists(), reason="effvid is not installed beside this Python")
+@pytest.mark.subprocess
 def test_console_script_runs():
     result = subprocess.run([SCRIPT, "models", "vmf_*"], capture_output=True, text=True, check=True)
     assert "vmf_l" in result.stdout
@@ -58,5 +59,6 @@ assert not heavy, sorted(heavy)
 
 
 @pytest.mark.parametrize("option", ["--version", "--help"])
+@pytest.mark.subprocess
 def test_version_and_help_import_neither_torch_nor_pyav(option):
     subprocess.run([sys.executable, "-c", NO_HEAVY_IMPORTS, option], check=True)

@@ -20,7 +20,9 @@ def _tiny_video_net() -> nn.Module:
     )
 
 
-@pytest.mark.parametrize("runtime", ["eager", "compile", "onnxruntime"])
+@pytest.mark.parametrize(
+    "runtime", ["eager", pytest.param("compile", marks=pytest.mark.slow), "onnxruntime"]
+)
 def test_runtimes_measure_and_fingerprint(runtime):
     result = benchmark_model(_tiny_video_net(), (2, 3, 4, 16, 16), name="tiny", runtime=runtime,
                              threads=1, warmup=1, runs=3)  # fmt: skip

@@ -20,6 +20,7 @@ pytest.importorskip("onnxruntime")
 
 
 @pytest.mark.parametrize("name", effvid.list_models())
+@pytest.mark.slow
 def test_every_model_exports_and_matches_eager(tmp_path, name):
     card = effvid.get_model_card(name)
     model = effvid.create_model(name).eval()
@@ -67,6 +68,7 @@ def test_export_command_carries_checkpoint_classes(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("kind", ["dynamic", "static"])
+@pytest.mark.slow
 def test_int8_quantisation_keeps_metadata_and_stays_close(tmp_path, kind):
     from effvid.deploy.onnx_export import compare_runners, quantize_int8
 

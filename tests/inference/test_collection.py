@@ -79,30 +79,53 @@ def test_a_collection_with_broken_videos(collection, checkpoint, tmp_path, capsy
     assert code == 0 and [r["video"] for r in json.loads(captured.out)] == readable[:2]
 
 
+@pytest.mark.subprocess
 def test_a_killed_run_resumes_to_the_uninterrupted_records(collection, checkpoint, tmp_path):
+    """The run is killed (SIGKILL, the whole process group) while it waits on a FIFO that
+    nobody writes, placed third among its inputs: it has written exactly the records of the two
+    videos before it and can neither finish nor write more, so the kill always lands mid-run."""
     reference = tmp_path / "reference.jsonl"
     assert _predict([collection, "--checkpoint", checkpoint, "--output", reference])[0] == 1
+    readable = sorted(str(p) for p in collection.glob("0*.mp4"))
+    assert len(readable) >= 3
+    blocking = tmp_path / "waits forever.mp4"
+    os.mkfifo(blocking)  # opening it blocks until a writer comes: none ever does
     killed = tmp_path / "killed.jsonl"
-    command = [sys.executable, "-m", "effvid.cli", "predict", str(collection), "--checkpoint",
-               str(checkpoint), "--output", str(killed), "--clips", "2", "--workers", "1",
-               "--batch-size", "2"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if killed.exists() and len(killed.read_text().splitlines()) >= 2:
-            os.kill(process.pid, signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    command = [sys.executable, "-m", "effvid.cli", "predict", *readable[:2], str(blocking),
+               *readable[2:], "--checkpoint", str(checkpoint), "--output", str(killed),
+               "--clips", "2", "--workers", "1", "--batch-size", "2"]  # fmt: skip
+    log = (tmp_path / "killed.log").open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_lines(killed)) < 2:
+            assert process.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no two records in 120 s"
+            time.sleep(0.05)
+        time.sleep(0.5)  # it would have written more by now if it could
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the main process and its DataLoader worker
+        process.wait()
+        log.close()
+    assert process.returncode == -signal.SIGKILL
+    assert [json.loads(line)["video"] for line in _lines(killed)] == readable[:2]
     with killed.open("a") as handle:
         handle.write('{"video": "half a rec')  # as if the kill struck mid-line
+    blocking.unlink()
     assert _predict([collection, "--checkpoint", checkpoint, "--output", killed])[0] == 1
     by_video = {r["video"]: r for r in read_records(reference)}
     resumed = read_records(killed)
+    assert [r["video"] for r in resumed[:2]] == readable[:2]  # kept, not redone
     assert len(resumed) == len(by_video) and {r["video"]: r for r in resumed} == by_video
 
 
+def _lines(path: Path) -> list[str]:
+    """The complete lines of a file being written (none while it does not exist)."""
+    text = path.read_text() if path.exists() else ""
+    return text[: text.rfind("\n") + 1].splitlines()
+
+
+@pytest.mark.subprocess
 def test_two_processes_give_the_records_of_one(collection, checkpoint, tmp_path):
     single = tmp_path / "single.jsonl"
     assert _predict([collection, "--checkpoint", checkpoint, "--output", single])[0] == 1

@@ -18,6 +18,7 @@ pytest.importorskip("onnxruntime")
 
 
 @pytest.mark.parametrize("name", effvid.list_models("vmf_*"))
+@pytest.mark.slow
 def test_exported_streaming_step_equals_eager(tmp_path, name):
     model = effvid.create_model(name, num_classes=4, causal=True).eval()
     result = export_stream_step(model, tmp_path / "step.onnx", frame_size=64, chunk=1)
@@ -26,6 +27,7 @@ def test_exported_streaming_step_equals_eager(tmp_path, name):
     assert stream.names and all(n in result.state_shapes for n in stream.names)
 
 
+@pytest.mark.slow
 def test_chunked_export_and_a_state_that_matches_its_shapes(tmp_path):
     model = effvid.create_model("vmf_xxs", num_classes=4, causal=True).eval()
     result = export_stream_step(model, tmp_path / "step.onnx", frame_size=64, chunk=4)

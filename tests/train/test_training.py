@@ -99,6 +99,7 @@ def test_corrupted_checkpoint_is_refused_and_the_last_good_one_stays(
         Trainer(tiny_config(tiny_videos, run, train__epochs=2), setup_distributed("cpu"))
 
 
+@pytest.mark.subprocess
 def test_two_process_training_evaluates_every_video_once(tiny_videos, tmp_path):
     """torchrun, 2 processes, gloo: the run trains, and its distributed evaluation of the 5
     validation videos (padded to 6 items by the sampler) equals a 1-process evaluation."""
@@ -219,6 +220,7 @@ def uninterrupted(tiny_videos, tmp_path_factory):
         ("after the log line", 2),
     ],
 )
+@pytest.mark.subprocess
 def test_a_run_killed_anywhere_finishes_like_an_uninterrupted_one(
     tiny_videos, tmp_path, uninterrupted, point, epoch
 ):
