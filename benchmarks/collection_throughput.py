@@ -91,7 +91,7 @@ def main() -> None:
         batch = torch.cat([item.clips for item in decoded[:4]])
         start = time.perf_counter()
         for _ in range(len(videos) // 4):
-            predictor.run(batch[: 4 * args.clips])
+            predictor.model(batch[: 4 * args.clips])
         results["model only, batches of 4 videos"] = time.perf_counter() - start
 
     environment = fingerprint("cpu", args.threads)

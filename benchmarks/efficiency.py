@@ -24,7 +24,9 @@ import torch
 
 import effvid
 from effvid.deploy.benchmark import fingerprint
-from effvid.deploy.onnx_export import OnnxRunner, export_onnx, quantize_int8
+from effvid.deploy.onnx_export import export_onnx
+from effvid.deploy.quantize import quantize_int8
+from effvid.inference.onnx_runtime import OnnxRunner
 from effvid.models.fusion import fold_batchnorm
 
 MODELS = ["vmf_xxs", "vmf_xs", "vmf_s", "vmf_m", "vmf_l", "x3d_xs", "x3d_s", "x3d_m"]

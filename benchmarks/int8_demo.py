@@ -13,12 +13,9 @@ import argparse
 import time
 from pathlib import Path
 
-from effvid.deploy.onnx_export import (
-    calibration_clips,
-    export_registered_model,
-    quantize_int8,
-    read_exported_model,
-)
+from effvid.deploy.onnx_export import export_registered_model
+from effvid.deploy.quantize import calibration_clips, quantize_int8
+from effvid.inference.onnx_runtime import read_exported_model
 from effvid.inference.predictor import Predictor
 from effvid.train import recipe_data
 from effvid.train.training_checkpoint import read_training_checkpoint

@@ -29,8 +29,9 @@ import torch
 
 import effvid
 from effvid.deploy.benchmark import _PeakMemory, fingerprint
-from effvid.deploy.onnx_export import OnnxRunner, export_onnx
-from effvid.deploy.stream_export import OnnxStream, export_stream_step
+from effvid.deploy.onnx_export import export_onnx
+from effvid.deploy.stream_export import export_stream_step
+from effvid.inference.onnx_runtime import OnnxRunner, OnnxStream
 from effvid.models.fusion import fold_batchnorm
 
 MODELS = ["vmf_xxs", "vmf_xs"]

@@ -76,34 +76,12 @@ def _export(args: argparse.Namespace) -> int:
     )
     print(result)
     if args.int8:
-        from effvid.deploy.onnx_export import (
-            calibration_clips,
-            compare_runners,
-            quantize_int8,
-            read_exported_model,
-        )
+        from effvid.deploy.quantize import quantize_export
         from effvid.inference.collection import collect_videos
 
-        preprocessing = read_exported_model(result.path).preprocessing
         videos = collect_videos(args.calibration)[: args.calibration_clips]
-        clips = calibration_clips(videos, preprocessing, result.input_shape)
-        quantized = quantize_int8(result.path, calibration=clips)
-        kind = "static, calibrated on" if clips else "dynamic; compared on"
-        compared = clips or [torch_randn(result.input_shape, seed) for seed in range(8)]
-        change = compare_runners(result.path, quantized, compared)
-        print(
-            f"wrote {quantized} ({quantized.stat().st_size / 2**20:.1f} MB, int8 {kind} "
-            f"{len(compared)} clips): max |int8 - fp32| logit "
-            f"{change['max_abs_difference']:.3g}, top-1 agreement "
-            f"{100 * change['top1_agreement']:.0f}%"
-        )
+        print(quantize_export(result.path, result.input_shape, videos))
     return 0
-
-
-def torch_randn(shape: Sequence[int], seed: int):
-    import torch
-
-    return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed))
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -369,7 +347,10 @@ def _collection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="registered model name (default: the checkpoint's)")
     parser.add_argument("--checkpoint", type=Path, help="trained weights")
     parser.add_argument(
-        "--clips", type=positive_int, default=10, help="clips spread over each video"
+        "--clips",
+        type=positive_int,
+        default=None,
+        help="clips spread over each video (default: the model card's test views)",
     )
     parser.add_argument("--timeline", action="store_true", help="clips along time, in windows")
     parser.add_argument(

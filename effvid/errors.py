@@ -6,3 +6,12 @@ the command can name the class without loading torch."""
 
 class EffvidError(Exception):
     """Bad input: the message says what is wrong and where, on one line."""
+
+
+class ModelFileError(EffvidError, RuntimeError):
+    """An exported model file cannot be read or run: not a model file, not exported by effvid,
+    malformed metadata, or a runtime that refuses it."""
+
+
+class MissingExtraError(EffvidError, ImportError):
+    """An optional dependency is not installed: the message names the extra that installs it."""

@@ -154,7 +154,8 @@ def _runner(model, clips, runtime, dtype, device, threads) -> tuple[Callable[[],
     if runtime == "onnxruntime":
         if dtype != "fp32" or device != "cpu":
             raise ValueError("the onnxruntime runtime runs fp32 on the CPU here")
-        from effvid.deploy.onnx_export import OnnxRunner, export_onnx
+        from effvid.deploy.onnx_export import export_onnx
+        from effvid.inference.onnx_runtime import OnnxRunner
 
         begin = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:

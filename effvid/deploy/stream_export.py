@@ -26,19 +26,12 @@ import torch
 from torch import nn
 
 from effvid.data.preprocessing import Preprocessing
-from effvid.deploy.onnx_export import (
-    DEFAULT_TOLERANCE,
-    OnnxExportError,
-    OnnxRunner,
-    card_metadata,
-    read_exported_model,
-    read_onnx_metadata,
-    trace_to_onnx,
-    written_in_place,
-)
+from effvid.deploy.onnx_export import DEFAULT_TOLERANCE, OnnxExportError, trace_to_onnx
+from effvid.files import atomic_write
+from effvid.inference.metadata import card_metadata
+from effvid.inference.onnx_runtime import FRAMES_NAME, OnnxStream
 from effvid.models.layers.streaming import StreamState
 
-FRAMES_NAME = "frames"
 LOGITS_NAME = "logits"
 CHECK_FRAMES = 32
 
@@ -87,33 +80,6 @@ class StreamExport:
         )
 
 
-class OnnxStream:
-    """A streaming step exported by `export_stream_step`, run with ONNX Runtime:
-    `state = stream.init_state()`, then `logits, state = stream.step(frames, state)`."""
-
-    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
-        metadata = read_onnx_metadata(path)
-        if "effvid.stream" not in metadata:
-            raise OnnxExportError(f"{path} is not a streaming step (`effvid export --stream`)")
-        stream = json.loads(metadata["effvid.stream"])
-        self.names, self.shapes = list(stream["state_shapes"]), stream["state_shapes"]
-        self.chunk, self.frame_size = stream["chunk"], stream["frame_size"]
-        # card, class names, preprocessing (absent from a bare export_stream_step)
-        self.exported = read_exported_model(path) if "effvid.card" in metadata else None
-        self.runner = OnnxRunner(path, threads=threads)
-
-    def init_state(self, batch_size: int = 1) -> list[np.ndarray]:
-        return [np.zeros([batch_size, *self.shapes[n][1:]], np.float32) for n in self.names]
-
-    def step(
-        self, frames: torch.Tensor | np.ndarray, state: list[np.ndarray]
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        named = zip(self.names, state, strict=True)
-        inputs = {FRAMES_NAME: frames, **{f"state.{name}": tensor for name, tensor in named}}
-        logits, *following = self.runner.run(inputs)
-        return logits, following
-
-
 def export_stream_step(
     model: nn.Module,
     output: str | Path,
@@ -134,7 +100,7 @@ def export_stream_step(
     stream_info = {"chunk": chunk, "frame_size": frame_size, "state_shapes": shapes}
     properties = {**(metadata or {}), "effvid.stream": json.dumps(stream_info)}
     output = Path(output)
-    with written_in_place(output) as temporary:
+    with atomic_write(output) as temporary:
         trace_to_onnx(
             StreamStep(model, names),
             (frames, *state.tensors.values()),

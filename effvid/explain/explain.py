@@ -116,7 +116,7 @@ def explain_video(
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     predictor = Predictor(model, checkpoint)
-    network = predictor.network
+    network = predictor.model.network  # eager: explanations need the PyTorch model
     with open_video(video, short_side=predictor.preprocessing.short_side) as reader:
         clip = predictor.clips.clip(reader)
     has_tokens = bool(bridge_names(network))
@@ -139,7 +139,7 @@ def explain_video(
         video=str(video),
         method=method,
         source=source,
-        label=predictor.class_name(shown),
+        label=predictor.info.class_name(shown),
         score=float(probabilities[shown]),
         frames=_display_frames(clip, prep.mean, prep.std),
         maps=maps,

@@ -12,9 +12,8 @@ video goes to the bad-video report with its reason and never stops the run.
 """
 
 import json
-import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -26,7 +25,9 @@ from effvid.data.decoding import VIDEO_EXTENSIONS
 from effvid.data.preprocessing import EvalClips
 from effvid.data.progress import progress_bar
 from effvid.distributed import DistributedContext
-from effvid.inference.predictor import inference_autocast
+from effvid.files import atomic_write
+from effvid.inference.runtime import inference_autocast
+from effvid.models import ModelCard
 
 
 def collect_videos(inputs: Sequence[str | Path], root: str | Path | None = None) -> list[str]:
@@ -46,12 +47,18 @@ def collect_videos(inputs: Sequence[str | Path], root: str | Path | None = None)
 
 @dataclass(frozen=True)
 class ClipRequest:
-    """What to read from every video: `clips` views over the whole video, or a timeline of
-    `window`-second windows every `stride` seconds."""
+    """What to read from every video: `clips` views over the whole video (None: the model card's
+    temporal test views), or a timeline of `window`-second windows every `stride` seconds."""
 
-    clips: int | None = 10
+    clips: int | None = None
     window: float | None = None
     stride: float | None = None
+
+    def for_model(self, card: ModelCard) -> "ClipRequest":
+        """This request with the views a model's card gives filled in where none were asked."""
+        if self.window is None and self.clips is None:
+            return replace(self, clips=card.test_clips)
+        return self
 
 
 @dataclass
@@ -222,15 +229,13 @@ def _merge_parts(output: Path, videos: Sequence[str], failed: Sequence[str]) -> 
     records = read_records(output) if output.exists() else []
     for part in parts_of(output):
         records += read_records(part)
-    merged = output.with_name(f".{output.name}.merged{output.suffix}")
-    merged.unlink(missing_ok=True)
-    sink = PredictionFile(merged)
-    for record in records:
-        sink.write(record)
-    sink.close()
     expected = [video for video in videos if video not in set(failed)]
     checked_once([record["video"] for record in records], expected, str(output))
-    os.replace(merged, output)
+    with atomic_write(output) as merged:
+        sink = PredictionFile(merged)
+        for record in records:
+            sink.write(record)
+        sink.close()
     for part in parts_of(output):
         part.unlink()
 
@@ -266,6 +271,7 @@ def predict_collection(
 
     context = setup_distributed(device)
     predictor = Predictor(model, checkpoint, onnx=onnx, device=str(context.device))
+    request = request.for_model(predictor.card)
     videos = collect_videos(inputs, root)
     sink, skip = None, frozenset()
     if output is not None:
@@ -289,7 +295,7 @@ def predict_collection(
         videos,
         predictor.clips,
         request,
-        lambda clips: {"logits": predictor.run(clips)},
+        lambda clips: {"logits": predictor.model(clips)},
         write,
         context=context,
         skip=skip,
@@ -360,7 +366,9 @@ def extract_features(
     context = setup_distributed(device)
     network, report = load_model(model, checkpoint)
     network = network.to(context.device)
-    preprocessing = Preprocessing.resolve(report.preprocessing, get_model_card(network.model_name))
+    card = get_model_card(network.model_name)
+    preprocessing = Preprocessing.resolve(report.preprocessing, card)
+    request = request.for_model(card)
     manifest = {
         "model": network.model_name, "layer": layer, "per_clip": per_clip,
         "clips": request.clips, "window": request.window, "stride": request.stride,
@@ -417,8 +425,7 @@ def _merge_index(folder: Path, videos: Sequence[str], failed: Sequence[str]) -> 
     lines = [line for line in lines if line.strip()]
     expected = [video for video in videos if video not in set(failed)]
     checked_once([json.loads(line)["video"] for line in lines], expected, str(index))
-    merged = folder / f".{INDEX}.merged"
-    merged.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    os.replace(merged, index)
+    with atomic_write(index) as merged:
+        merged.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     for part in parts:
         part.unlink()

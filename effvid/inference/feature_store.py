@@ -16,13 +16,14 @@ own part of the index (`index.jsonl.part-R-of-W`), merged by rank 0 at the end.
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from effvid.files import atomic_write
 
 INDEX = "index.jsonl"
 MANIFEST = "store.json"
@@ -89,9 +90,8 @@ class FeatureWriter:
         number = sum(1 for _ in self.folder.glob(f"{self.prefix}-*.safetensors"))
         shard = f"{self.prefix}-{number:05d}.safetensors"
         tensors = {f"v{i}": features for i, (_, features, _) in enumerate(self.pending)}
-        temporary = self.folder / f".{shard}.tmp"
-        save_file(tensors, temporary)
-        os.replace(temporary, self.folder / shard)
+        with atomic_write(self.folder / shard) as temporary:
+            save_file(tensors, temporary)
         with self.index.open("a", encoding="utf-8") as handle:
             for i, (video, features, spans) in enumerate(self.pending):
                 entry = {"video": video, "shard": shard, "key": f"v{i}",

@@ -35,10 +35,10 @@ import av
 import numpy as np
 import torch
 
-from effvid.data import EvalClips, Preprocessing, VideoDecodeError
+from effvid.data import EvalClips, VideoDecodeError
 from effvid.data.decoding import frame_to_rgb
 from effvid.data.transforms import crop_view
-from effvid.models.fusion import fold_batchnorm
+from effvid.inference.runtime import open_stream_model
 
 CAMERA_FORMATS = ("v4l2", "avfoundation", "dshow")
 
@@ -74,75 +74,30 @@ class LiveRecognizer:
     ) -> None:
         if window is not None and window < 1:
             raise ValueError(f"window must be at least 1 step, got {window}")
-        if onnx is not None:
-            self._init_onnx(Path(onnx))
-        elif checkpoint is not None:
-            self._init_eager(checkpoint, model)
-        else:
-            raise ValueError("give a causal checkpoint or a streaming ONNX file")
+        self.model = open_stream_model(checkpoint, model=model, onnx=onnx)
+        self.info = self.model.info
+        self.preprocessing = self.info.preprocessing
         self.clips = EvalClips(self.preprocessing)
         self.window = window or self.preprocessing.num_frames
         self.restart()
 
     def restart(self) -> None:
         """Start a new stream: no history in the model, no steps in the verdict."""
-        self.state = self._new_state()
+        self.state = self.model.init_state(1)
         self.recent: deque[torch.Tensor] = deque(maxlen=self.window)  # the last steps' logits
-
-    def _init_eager(self, checkpoint: str | Path, model: str | None) -> None:
-        from effvid.models import get_model_card, load_model
-
-        network, report = load_model(model, checkpoint)
-        if not getattr(network, "causal", False):
-            raise ValueError(
-                f"{checkpoint} holds a model that is not causal: streaming needs one trained with "
-                "model.args.causal=true"
-            )
-        self.class_names = report.class_names or []
-        self.preprocessing = Preprocessing.resolve(
-            report.preprocessing, get_model_card(network.model_name)
-        )
-        size = self.preprocessing.crop_size
-        network = fold_batchnorm(network, torch.zeros(1, 3, 1, size, size))
-        self._new_state = lambda: network.init_stream(1)
-
-        @torch.no_grad()
-        def step(clip: torch.Tensor, state):
-            logits, state = network.stream_step(clip, state)
-            return logits[0, -1], state
-
-        self._step = step
-
-    def _init_onnx(self, path: Path) -> None:
-        from effvid.deploy.stream_export import OnnxStream
-
-        stream = OnnxStream(path)
-        if stream.exported is None:
-            raise ValueError(f"{path} carries no preprocessing (export it with effvid export)")
-        self.class_names = stream.exported.class_names
-        self.preprocessing = stream.exported.preprocessing
-        self._new_state = stream.init_state
-
-        def step(clip: torch.Tensor, state):
-            logits, state = stream.step(clip, state)
-            return torch.from_numpy(logits[0, -1]), state
-
-        self._step = step
-
-    def class_name(self, index: int) -> str:
-        return self.class_names[index] if index < len(self.class_names) else str(index)
 
     def push(self, rgb: np.ndarray, *, seconds: float, frame: int) -> Reading:
         """One frame, uint8 (H, W, 3) at the short side of the preprocessing -> the verdict."""
         start = time.perf_counter()
         clip, _ = self.clips.transform(torch.from_numpy(rgb)[None], -1)  # (3, 1, H, W)
         clip = crop_view(clip, self.clips.crop_size, 0, 1)[None]
-        logits, self.state = self._step(clip, self.state)
-        self.recent.append(logits.float())
+        logits, self.state = self.model.step(clip, self.state)
+        self.recent.append(logits[0, -1].float())
         latency = (time.perf_counter() - start) * 1000
         probabilities = torch.stack(list(self.recent)).mean(dim=0).softmax(dim=-1)
         best = int(probabilities.argmax())
-        return Reading(seconds, frame, self.class_name(best), float(probabilities[best]), latency)
+        label = self.info.class_name(best)
+        return Reading(seconds, frame, label, float(probabilities[best]), latency)
 
 
 def open_source(source: str) -> av.container.InputContainer:

@@ -8,16 +8,14 @@ seconds.
 """
 
 from collections.abc import Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from effvid.data import EvalClips, Preprocessing, open_video
+from effvid.data import EvalClips, open_video
 from effvid.data.preprocessing import ClipPlan
-from effvid.models import get_model_card, load_model
-from effvid.models.fusion import fold_batchnorm
+from effvid.inference.runtime import open_clip_model
 
 
 @dataclass(frozen=True)
@@ -45,20 +43,14 @@ class Prediction:
         return f"{self.video}{when}: {top}"
 
 
-def inference_autocast(device: torch.device):
-    """bf16 autocast for inference on a GPU; nothing on the CPU, where it does not pay off."""
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
 class Predictor:
-    """Predict labels of video files with a registered model (its BatchNorms folded into the
-    convolutions, as for any deployment: `effvid.models.fusion`).
+    """Predict labels of video files with a trained checkpoint (eager PyTorch, BatchNorms folded
+    as for any deployment) or an exported file, through one interface (`effvid.inference.runtime`).
 
     `checkpoint`: a trained checkpoint (its class names label the outputs); `model`: its
     registered name (default: the one an effvid checkpoint names). `onnx`: an exported file
     instead (`effvid export`), whose metadata carries the model card and class names.
+    `class_names` replace the ones the model carries.
     """
 
     def __init__(
@@ -70,55 +62,33 @@ class Predictor:
         class_names: Sequence[str] | None = None,
         device: str = "cpu",
     ) -> None:
-        self.device = torch.device(device)
-        if onnx is not None:
-            self._init_onnx(Path(onnx))
-        else:
-            if checkpoint is None:
-                raise ValueError("give a checkpoint (and its model name), or an ONNX file")
-            network, report = load_model(model, checkpoint)
-            self.card = get_model_card(network.model_name)
-            self.class_names = report.class_names or []
-            self.preprocessing = Preprocessing.resolve(report.preprocessing, self.card)
-            prep = self.preprocessing
-            example = torch.zeros(self.card.batch_shape(1, prep.num_frames, prep.crop_size))
-            self.network = fold_batchnorm(network, example).to(self.device)
-            self.run = self._run_torch
+        self.model = open_clip_model(checkpoint, model=model, onnx=onnx, device=device)
+        info = self.model.info
         if class_names:
-            self.class_names = list(class_names)
+            info = replace(info, class_names=list(class_names))
+        self.info = info
+        self.card, self.class_names, self.preprocessing = (
+            info.card,
+            info.class_names,
+            info.preprocessing,
+        )
         self.clips = EvalClips(self.preprocessing)
-
-    def _init_onnx(self, path: Path) -> None:
-        from effvid.deploy.onnx_export import OnnxRunner, read_exported_model
-
-        exported = read_exported_model(path)
-        self.card, self.class_names = exported.card, exported.class_names
-        self.preprocessing = exported.preprocessing
-        runner = OnnxRunner(path)
-        self.run = lambda clips: torch.from_numpy(runner(clips))
-
-    @torch.no_grad()
-    def _run_torch(self, clips: torch.Tensor) -> torch.Tensor:
-        with inference_autocast(self.device):
-            return self.network(clips.to(self.device)).float().cpu()
 
     def _clip_scores(self, reader, plan: ClipPlan) -> torch.Tensor:
         """(len(plan), classes) probabilities, one row per clip of the plan."""
         batch = self.clips.read_many(reader, plan)
-        logits = torch.cat([self.run(batch[i : i + 8]) for i in range(0, len(batch), 8)])
+        logits = torch.cat([self.model(batch[i : i + 8]) for i in range(0, len(batch), 8)])
         return logits.softmax(dim=-1)
 
     def _prediction(self, video: str, scores: torch.Tensor, top_k: int, **window) -> Prediction:
         best = scores.topk(min(top_k, scores.numel()))
-        names = [self.class_name(int(i)) for i in best.indices]
+        names = [self.info.class_name(int(i)) for i in best.indices]
         return Prediction(video, names, [float(s) for s in best.values], **window)
 
-    def class_name(self, index: int) -> str:
-        return self.class_names[index] if index < len(self.class_names) else str(index)
-
-    def predict(self, video: str | Path, *, top_k: int = 5, clips: int = 10) -> Prediction:
+    def predict(self, video: str | Path, *, top_k: int = 5, clips: int | None = None) -> Prediction:
         """Top-k labels of the whole video: mean probabilities of `clips` test clips spread over
-        it (the sampler's test views)."""
+        it (default: the model card's temporal test views)."""
+        clips = clips or self.card.test_clips
         with open_video(video, short_side=self.preprocessing.short_side) as reader:
             scores = self._clip_scores(reader, self.clips.plan(reader.info, clips=clips))
         return self._prediction(str(video), scores.mean(dim=0), top_k)

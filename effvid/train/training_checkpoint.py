@@ -11,13 +11,13 @@ half-written checkpoint, and the previous one stays in place.
 No random state is stored: the trainer draws every epoch's randomness from (seed, epoch, rank).
 """
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from effvid.files import atomic_write
 from effvid.models.weights import CheckpointError, CheckpointMetadata, read_pickled_file
 
 FORMAT_VERSION = 1
@@ -70,17 +70,9 @@ class TrainingCheckpoint:
 def save_checkpoint(checkpoint: TrainingCheckpoint, path: str | Path) -> Path:
     """Write `checkpoint` atomically to `path`, after checking that what was written reads back."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with temporary.open("wb") as handle:
-            torch.save(checkpoint.content(), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with atomic_write(path) as temporary:
+        torch.save(checkpoint.content(), temporary)
         read_training_checkpoint(temporary, mmap=True)  # whole and readable, or we stop here
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 

@@ -7,13 +7,9 @@ import torch
 
 import effvid
 from effvid.cli import main
-from effvid.deploy.onnx_export import (
-    OnnxRunner,
-    card_metadata,
-    check_onnx,
-    export_onnx,
-    read_onnx_metadata,
-)
+from effvid.deploy.onnx_export import check_onnx, export_onnx
+from effvid.inference.metadata import card_metadata
+from effvid.inference.onnx_runtime import OnnxRunner, read_onnx_metadata
 from tests.conftest import small_input
 
 pytest.importorskip("onnxruntime")
@@ -70,7 +66,7 @@ def test_export_command_carries_checkpoint_classes(tmp_path, capsys):
 @pytest.mark.parametrize("kind", ["dynamic", "static"])
 @pytest.mark.slow
 def test_int8_quantisation_keeps_metadata_and_stays_close(tmp_path, kind):
-    from effvid.deploy.onnx_export import compare_runners, quantize_int8
+    from effvid.deploy.quantize import compare_runners, quantize_int8
 
     card = effvid.get_model_card("vmf_xxs")
     model = effvid.create_model("vmf_xxs", num_classes=10).eval()
@@ -106,7 +102,7 @@ def test_static_int8_leaves_float_the_convs_onnx_runtime_runs_slowly_in_int8(tmp
     VMF stem) goes through a slow generic path: quantised, vmf_xxs ran 4x slower than fp32."""
     import onnx
 
-    from effvid.deploy.onnx_export import quantize_int8
+    from effvid.deploy.quantize import quantize_int8
 
     card = effvid.get_model_card("vmf_xxs")
     model = effvid.create_model("vmf_xxs", num_classes=10).eval()

@@ -163,11 +163,11 @@ def test_features_are_the_models_own_output(collection, checkpoint, tmp_path, la
         plan = predictor.clips.plan(reader.info, clips=3)
         clips = predictor.clips.read_many(reader, plan)
     with torch.no_grad():
-        direct = predictor.network.forward_features(clips)
+        direct = predictor.model.network.forward_features(clips)
         if layer == "tokens":
             expected = direct.tokens
         else:
-            expected = predictor.network.forward_head(direct, pre_logits=True).mean(0, True)
+            expected = predictor.model.network.forward_head(direct, pre_logits=True).mean(0, True)
     assert features.shape == expected.shape
     torch.testing.assert_close(features, expected, rtol=1e-4, atol=1e-5)
     assert len(spans) == (3 if per_clip else 1)

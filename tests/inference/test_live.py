@@ -12,7 +12,8 @@ import torch
 
 import effvid
 from effvid.cli import main
-from effvid.deploy.stream_export import OnnxStream, export_stream_step
+from effvid.deploy.stream_export import export_stream_step
+from effvid.inference.onnx_runtime import OnnxStream
 
 pytest.importorskip("onnxruntime")
 
@@ -154,7 +155,7 @@ def test_the_verdict_is_the_clip_verdict_the_model_was_trained_for(causal_checkp
     for step, reading in enumerate(readings):
         mean = logits[max(0, step + 1 - window) : step + 1].mean(0)
         best = int(mean.argmax())
-        assert reading.label == recognizer.class_name(best)
+        assert reading.label == recognizer.info.class_name(best)
         assert reading.score == pytest.approx(float(mean.softmax(-1)[best]), abs=1e-4)
     recognizer.restart()  # a new stream: the same frames give the same readings again
     again = [recognizer.push(frame, seconds=0.0, frame=i) for i, frame in enumerate(frames)]

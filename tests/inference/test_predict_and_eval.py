@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from effvid.cli import main
-from effvid.deploy.onnx_export import export_registered_model, read_onnx_metadata
+from effvid.deploy.onnx_export import export_registered_model
 from effvid.distributed import setup_distributed
+from effvid.inference.onnx_runtime import read_onnx_metadata
 from effvid.inference.predictor import Predictor
 from effvid.train.trainer import Trainer
 from tests.conftest import tiny_recipe, write_recipe

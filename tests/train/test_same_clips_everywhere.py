@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from effvid.data import Preprocessing, read_list_file
-from effvid.deploy.onnx_export import _video_clip
+from effvid.deploy.onnx_export import centre_clip
 from effvid.inference.predictor import Predictor
 from effvid.models import create_model, get_model_card
 from effvid.train import recipe_data
@@ -53,13 +53,13 @@ def test_predict_eval_and_export_read_the_same_clip(video, tmp_path, sampling):
     _checkpoint(tmp_path / "model.pth", config)
     predictor = Predictor("vmf_xxs", tmp_path / "model.pth")
     seen = []
-    run = predictor.run
-    predictor.run = lambda clips: seen.append(clips) or run(clips)
+    model = predictor.model
+    predictor.model = lambda clips: seen.append(clips) or model(clips)
     predictor.predict(video, clips=1)
     predicted = seen[0][0]
 
     preprocessing = Preprocessing.from_dict(predictor.preprocessing.as_dict())
-    exported = _video_clip(video, preprocessing, (1, 3, FRAMES, SIZE, SIZE))[0]
+    exported = centre_clip(video, preprocessing, (1, 3, FRAMES, SIZE, SIZE))[0]
 
     assert evaluated.shape == (3, FRAMES, SIZE, SIZE)
     torch.testing.assert_close(predicted, evaluated, rtol=0, atol=0)

@@ -1,0 +1,104 @@
+"""Exported ONNX files run with ONNX Runtime on the CPU: a clip model (`OnnxRunner`) and a
+streaming step (`OnnxStream`), and what their metadata says (`read_exported_model`).
+
+An effvid ONNX file takes `video` (B, 3, [T,] H, W) and gives `logits` (B, classes); a streaming
+step takes `frames` (B, 3, chunk, S, S) and `state.<layer>` tensors and gives `logits`
+(B, chunk, classes) and `next_state.<layer>` (`effvid.deploy.stream_export` writes both).
+"""
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from effvid.errors import ModelFileError
+from effvid.extras import require
+from effvid.inference.metadata import ModelInfo, parse_metadata
+
+FRAMES_NAME = "frames"
+
+
+def read_onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata of an ONNX file as a dict of strings."""
+    onnx = require("onnx", "onnx")
+    if not Path(path).is_file():
+        raise ModelFileError(f"ONNX file {str(path)!r} does not exist or is not a file")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as error:
+        raise ModelFileError(
+            f"{path} is not a readable ONNX file ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200] if str(error) else 'no detail'})"
+        ) from None
+    return {prop.key: prop.value for prop in proto.metadata_props}
+
+
+def read_exported_model(path: str | Path) -> ModelInfo:
+    """The effvid metadata of an exported ONNX file; ModelFileError, saying what is wrong, for a
+    file that is not ONNX, was not exported by effvid, or carries malformed metadata."""
+    return parse_metadata(read_onnx_metadata(path), path)
+
+
+class OnnxRunner:
+    """Run an exported model with ONNX Runtime on CPU: clips (B, 3, [T,] H, W) -> logits."""
+
+    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+        ort = require("onnxruntime", "onnx")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        # ORT's idle threads spin by default, taking the cores from what runs next in this
+        # process (decoding, preprocessing, an eager model): an eager call after them took 2.2x
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # ONNX Runtime's own error types
+            first = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            raise ModelFileError(f"ONNX Runtime cannot load {path}: {first}") from None
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, clips: torch.Tensor | np.ndarray) -> np.ndarray:
+        return self.run({self.input_name: clips})[0]
+
+    def run(self, inputs: Mapping[str, torch.Tensor | np.ndarray]) -> list[np.ndarray]:
+        """Every output, for named float inputs."""
+        arrays = {
+            name: np.ascontiguousarray(
+                value.numpy() if isinstance(value, torch.Tensor) else value, np.float32
+            )
+            for name, value in inputs.items()
+        }
+        return self.session.run(None, arrays)
+
+
+class OnnxStream:
+    """A streaming step exported by `effvid export --stream`, run with ONNX Runtime:
+    `state = stream.init_state()`, then `logits, state = stream.step(frames, state)`."""
+
+    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+        metadata = read_onnx_metadata(path)
+        if "effvid.stream" not in metadata:
+            raise ModelFileError(f"{path} is not a streaming step (`effvid export --stream`)")
+        stream = json.loads(metadata["effvid.stream"])
+        self.names, self.shapes = list(stream["state_shapes"]), stream["state_shapes"]
+        self.chunk, self.frame_size = stream["chunk"], stream["frame_size"]
+        # card, class names, preprocessing (absent from a bare export_stream_step)
+        self.info = parse_metadata(metadata, path) if "effvid.card" in metadata else None
+        self.runner = OnnxRunner(path, threads=threads)
+
+    def init_state(self, batch_size: int = 1) -> list[np.ndarray]:
+        return [np.zeros([batch_size, *self.shapes[n][1:]], np.float32) for n in self.names]
+
+    def step(
+        self, frames: torch.Tensor | np.ndarray, state: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        named = zip(self.names, state, strict=True)
+        inputs = {FRAMES_NAME: frames, **{f"state.{name}": tensor for name, tensor in named}}
+        logits, *following = self.runner.run(inputs)
+        return logits, following

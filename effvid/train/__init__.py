@@ -1,0 +1,1 @@
+"""Training and evaluation: recipes, the training loop (one CPU to many GPUs), checkpoints, metrics."""
