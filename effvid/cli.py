@@ -532,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.set_defaults(run=_explain)
 
-    demo = commands.add_parser("demo", help="the main job: demo data, train, evaluate, predict")
+    demo = commands.add_parser("demo", help="the demo: make demo data, train, evaluate and predict on it")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder")
     demo.add_argument(
         "--device", choices=["cpu", "cuda"], default="cpu", help="default: the CPU, as measured"

@@ -1,4 +1,4 @@
-"""The main job (`effvid demo`, `make demo`): the whole product on a laptop CPU, with no download.
+"""The demo (`effvid demo`, `make demo`): the whole product on a laptop CPU, with no download.
 
 1. make the built-in demo dataset (real mp4 files of moving handwritten digits) if absent;
 2. train a Video Mobile-Former on it (recipe `demo`), with progress bars;

@@ -1,4 +1,4 @@
-"""The main job's own measures (effvid/demo.py)."""
+"""The demo job's own measures (effvid/demo.py)."""
 
 from types import SimpleNamespace
 
