@@ -73,3 +73,51 @@ def test_segments_of_a_video_shorter_than_the_clip():
         3,
         3,
     ]
+
+
+def test_one_view_is_the_default_and_frames_are_consecutive_by_default():
+    sampler = DenseSampler(num_frames=4)
+    assert sampler.frame_indices(10, view=0) == [3, 4, 5, 6]  # the centre of 0..6
+    assert SegmentSampler(num_segments=2).frame_indices(8, view=0) == [2, 6]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: DenseSampler(num_frames=8, sampling_rate=2), lambda: SegmentSampler(num_segments=8)],
+    ids=["dense", "segment"],
+)
+def test_training_clips_follow_the_generator_given(make):
+    """Seeded generators give the same clips whatever else drew random numbers meanwhile (what
+    makes the data of a resumed run the uninterrupted run's), other seeds other clips."""
+
+    def clips(seed):
+        generator = torch.Generator().manual_seed(seed)
+        drawn = []
+        for _ in range(20):
+            torch.rand(3)  # someone else drawing from the global generator
+            drawn.append(make().frame_indices(100, generator=generator))
+        return drawn
+
+    assert clips(1) == clips(1)
+    assert clips(1) != clips(2)
+
+
+def test_short_videos_pad_from_frame_0_and_loop_from_anywhere():
+    generator = torch.Generator().manual_seed(0)
+    pad, loop = (DenseSampler(num_frames=4, sampling_rate=2, short_video=kind)
+                 for kind in ("pad", "loop"))  # fmt: skip
+    assert {pad.frame_indices(5, generator=generator)[0] for _ in range(50)} == {0}
+    assert {loop.frame_indices(5, generator=generator)[0] for _ in range(200)} == set(range(5))
+    # a video exactly as long as the clip's span is not short: one clip, from frame 0
+    assert loop.frame_indices(7, view=0) == [0, 2, 4, 6]
+    assert {loop.frame_indices(7, generator=generator)[0] for _ in range(20)} == {0}
+
+
+def test_clip_lengths_below_one_are_refused_and_one_is_fine():
+    for bad in (dict(num_frames=0), dict(num_frames=4, sampling_rate=0)):
+        with pytest.raises(ValueError, match=r"num_frames and sampling_rate must be >= 1"):
+            DenseSampler(**bad)
+    with pytest.raises(ValueError, match=r"num_segments must be >= 1"):
+        SegmentSampler(num_segments=0)
+    assert DenseSampler(num_frames=1).frame_indices(9, view=0) == [4]
+    assert SegmentSampler(num_segments=1).frame_indices(9, view=0) == [4]

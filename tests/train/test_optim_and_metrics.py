@@ -104,3 +104,8 @@ def test_mean_class_accuracy_is_the_mean_recall_not_the_mean_precision():
     # a class predicted but never the true class does not count either (its recall is undefined)
     labels = torch.tensor([1, 1, 1, 1])
     assert classification_metrics(scores, labels, ks=(1,))["mean_class_accuracy"] == 0.0
+
+
+def test_views_are_aggregated_as_probabilities_by_default():
+    views = torch.tensor([[30.0, 0.0], [0.0, 2.0], [0.0, 2.0]])
+    torch.testing.assert_close(aggregate_views(views), aggregate_views(views, "prob"))
