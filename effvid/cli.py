@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from effvid.errors import EffvidError
+from effvid.errors import EffvidError, InputError
 from effvid.tables import TABLE_STYLES, render_table
 from effvid.train.time_order import TIME_ORDERS
 from effvid.version import __version__
@@ -56,7 +56,7 @@ def _export(args: argparse.Namespace) -> int:
         from effvid.deploy.stream_export import export_registered_stream
 
         if args.checkpoint is None:
-            raise ValueError("--stream exports a causal VMF checkpoint: give --checkpoint")
+            raise InputError("--stream exports a causal VMF checkpoint: give --checkpoint")
         print(export_registered_stream(
             args.model, args.output, checkpoint=args.checkpoint, chunk=args.chunk,
             tolerance=args.tolerance,
@@ -178,7 +178,7 @@ def _predict(args: argparse.Namespace) -> int:
     from effvid.inference.collection import predict_collection
 
     if args.checkpoint is None and args.onnx is None:
-        raise ValueError("give --checkpoint (and --model if it does not name it) or --onnx")
+        raise InputError("give --checkpoint (and --model if it does not name it) or --onnx")
     records: list[dict] = []
 
     def show(record: dict) -> None:
@@ -238,7 +238,7 @@ def _stream(args: argparse.Namespace) -> int:
     from effvid.inference.live import LiveRecognizer, run_stream
 
     if args.checkpoint is None and args.onnx is None:
-        raise ValueError("give --checkpoint (a causal VMF) or --onnx (effvid export --stream)")
+        raise InputError("give --checkpoint (a causal VMF) or --onnx (effvid export --stream)")
     recognizer = LiveRecognizer(
         args.checkpoint, model=args.model, onnx=args.onnx, window=args.window
     )
@@ -532,7 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.set_defaults(run=_explain)
 
-    demo = commands.add_parser("demo", help="the demo: make demo data, train, evaluate and predict on it")
+    demo = commands.add_parser(
+        "demo", help="the demo: make demo data, train, evaluate and predict on it"
+    )
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder")
     demo.add_argument(
         "--device", choices=["cpu", "cuda"], default="cpu", help="default: the CPU, as measured"
@@ -572,9 +574,9 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-# Errors that describe bad input: effvid's own, and the standard library's for bad values and
-# files. Anything else is a bug and keeps its traceback.
-USER_ERRORS = (EffvidError, ValueError, OSError)
+# Errors that describe bad input: effvid's own, and the operating system's for files and disks.
+# Anything else (a ValueError or TypeError from deep inside, say) is a bug and keeps its traceback.
+USER_ERRORS = (EffvidError, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

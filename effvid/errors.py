@@ -15,3 +15,7 @@ class ModelFileError(EffvidError, RuntimeError):
 
 class MissingExtraError(EffvidError, ImportError):
     """An optional dependency is not installed: the message names the extra that installs it."""
+
+
+class InputError(EffvidError, ValueError):
+    """A value given to effvid (an option, an argument, a setting) that it cannot take."""

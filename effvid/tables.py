@@ -4,13 +4,15 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 
+from effvid.errors import InputError
+
 TABLE_STYLES = ("table", "markdown", "csv")
 
 
 def render_table(rows: Sequence[Mapping[str, str]], style: str = "table") -> str:
     """rows: dicts with the same keys (the column titles, in order) -> the table as text."""
     if style not in TABLE_STYLES:
-        raise ValueError(f"style must be one of {', '.join(TABLE_STYLES)}, got {style!r}")
+        raise InputError(f"style must be one of {', '.join(TABLE_STYLES)}, got {style!r}")
     if not rows:
         return ""
     headers = list(rows[0])

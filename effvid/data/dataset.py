@@ -28,6 +28,7 @@ from effvid.data.frame_cache import FrameCache
 from effvid.data.sampling import ClipSampler
 from effvid.data.transforms import ClipTransform, crop_view, to_float_clip
 from effvid.data.video_files import open_video
+from effvid.errors import InputError
 
 
 class VideoDataset(Dataset):
@@ -57,11 +58,11 @@ class VideoDataset(Dataset):
         frame_cache: FrameCache | None = None,
     ) -> None:
         if training and temporal_views * spatial_views != 1:
-            raise ValueError("training draws one random clip per video: views are for testing")
+            raise InputError("training draws one random clip per video: views are for testing")
         if spatial_views > 1 and crop_size is None:
-            raise ValueError("spatial views need a crop_size")
+            raise InputError("spatial views need a crop_size")
         if not videos.records:
-            raise ValueError(f"no videos found for {videos.source}")
+            raise InputError(f"no videos found for {videos.source}")
         self.videos = videos
         self.classes = videos.classes
         self.sampler = sampler

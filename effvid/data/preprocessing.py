@@ -15,6 +15,7 @@ import torch
 from effvid.data.decoding import VideoInfo
 from effvid.data.sampling import ClipSampler, DenseSampler, SegmentSampler
 from effvid.data.transforms import EvalTransform, crop_view
+from effvid.errors import InputError
 
 SAMPLINGS = ("dense", "segment")
 
@@ -75,7 +76,7 @@ class Preprocessing:
         if self.sampling == "segment":
             return SegmentSampler(num_segments=self.num_frames)
         if self.sampling != "dense":
-            raise ValueError(
+            raise InputError(
                 f"sampling must be one of {', '.join(SAMPLINGS)}, not {self.sampling!r}"
             )
         return DenseSampler(num_frames=self.num_frames, sampling_rate=self.sampling_rate)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 
 from effvid.data import video_ops
+from effvid.errors import InputError
 
 
 def _shear(frames: torch.Tensor, strength: float, axis: int) -> torch.Tensor:
@@ -60,7 +61,7 @@ class RandAugment:
         generator: torch.Generator | None = None,
     ) -> None:
         if not 0 <= magnitude < num_magnitude_bins:
-            raise ValueError(f"magnitude must be in 0..{num_magnitude_bins - 1}")
+            raise InputError(f"magnitude must be in 0..{num_magnitude_bins - 1}")
         self.num_ops = num_ops
         self.level = magnitude / (num_magnitude_bins - 1)
         self.generator = generator

@@ -11,6 +11,8 @@ from typing import Literal
 
 import torch
 
+from effvid.errors import InputError
+
 
 class ClipSampler:
     """The interface: `clip_length` and `frame_indices`; subclasses define the two clip kinds."""
@@ -55,9 +57,9 @@ class DenseSampler(ClipSampler):
         short_video: Literal["pad", "loop"] = "pad",
     ) -> None:
         if num_frames < 1 or sampling_rate < 1:
-            raise ValueError("num_frames and sampling_rate must be >= 1")
+            raise InputError("num_frames and sampling_rate must be >= 1")
         if short_video not in ("pad", "loop"):
-            raise ValueError(f"short_video must be 'pad' or 'loop', not {short_video!r}")
+            raise InputError(f"short_video must be 'pad' or 'loop', not {short_video!r}")
         self.num_frames = self.clip_length = num_frames
         self.sampling_rate = sampling_rate
         self.short_video = short_video
@@ -94,7 +96,7 @@ class SegmentSampler(ClipSampler):
 
     def __init__(self, *, num_segments: int) -> None:
         if num_segments < 1:
-            raise ValueError("num_segments must be >= 1")
+            raise InputError("num_segments must be >= 1")
         self.num_segments = self.clip_length = num_segments
 
     def _frames_at(self, num_video_frames: int, offsets: list[float]) -> list[int]:

@@ -18,6 +18,7 @@ import torch
 
 from effvid.data import video_ops
 from effvid.data.randaugment import RandAugment
+from effvid.errors import InputError
 
 ClipTransform = Callable[[torch.Tensor, int], tuple[torch.Tensor, int]]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -46,7 +47,7 @@ def crop_view(clip: torch.Tensor, size: int, view: int, num_views: int) -> torch
     """
     height, width = clip.shape[-2:]
     if size > min(height, width):
-        raise ValueError(f"crop size {size} is larger than the clip ({height}x{width})")
+        raise InputError(f"crop size {size} is larger than the clip ({height}x{width})")
     centre = ((height - size) // 2, (width - size) // 2)
     if num_views == 1:
         top, left = centre
@@ -57,7 +58,7 @@ def crop_view(clip: torch.Tensor, size: int, view: int, num_views: int) -> torch
         corners = [centre, (0, 0), (0, width - size), (height - size, 0)]
         top, left = [*corners, (height - size, width - size)][view % 5]
     else:
-        raise ValueError(f"spatial views must be 1, 3 or 10, not {num_views}")
+        raise InputError(f"spatial views must be 1, 3 or 10, not {num_views}")
     cropped = video_ops.crop(clip, top, left, size, size)
     return video_ops.horizontal_flip(cropped) if view >= 5 else cropped
 

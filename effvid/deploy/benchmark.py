@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from effvid.distributed import wants_cuda
+from effvid.errors import InputError
 from effvid.models.fusion import fold_batchnorm
 from effvid.version import __version__
 
@@ -153,7 +154,7 @@ def _runner(model, clips, runtime, dtype, device, threads) -> tuple[Callable[[],
     """The call to time, and the seconds spent preparing it (compiling, exporting)."""
     if runtime == "onnxruntime":
         if dtype != "fp32" or device != "cpu":
-            raise ValueError("the onnxruntime runtime runs fp32 on the CPU here")
+            raise InputError("the onnxruntime runtime runs fp32 on the CPU here")
         from effvid.deploy.onnx_export import export_onnx
         from effvid.inference.onnx_runtime import OnnxRunner
 
@@ -197,7 +198,7 @@ def benchmark_model(
 ) -> BenchResult:
     """Time `model` on random clips of `input_shape`: `warmup` calls, then `runs` timed calls."""
     if runtime not in RUNTIMES or dtype not in DTYPES:
-        raise ValueError(f"runtime must be one of {RUNTIMES} and dtype one of {DTYPES}")
+        raise InputError(f"runtime must be one of {RUNTIMES} and dtype one of {DTYPES}")
     wants_cuda(device)
     previous_threads = torch.get_num_threads()
     if threads:

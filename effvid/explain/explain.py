@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from effvid.data import open_video
+from effvid.errors import InputError
 from effvid.explain.maps import bridge_names, grad_cam, to_clip_size, token_attention
 from effvid.explain.render import overlay, panels_side_by_side, write_animation, write_grid
 from effvid.inference.predictor import Predictor
@@ -75,7 +76,7 @@ def _class_index(target: str | int | None, class_names: list[str], num_classes: 
     if is_index and 0 <= int(target) < num_classes:
         return int(target)
     known = ", ".join(class_names) if class_names else f"indices 0..{num_classes - 1}"
-    raise ValueError(f"unknown class {target!r}; the checkpoint's classes: {known}")
+    raise InputError(f"unknown class {target!r}; the checkpoint's classes: {known}")
 
 
 def _token_maps(
@@ -90,7 +91,7 @@ def _token_maps(
         try:
             chosen = bridges[int(bridge)]
         except (IndexError, ValueError):
-            raise ValueError(
+            raise InputError(
                 f"bridge must be 'mean' or an index from {-len(bridges)} to {len(bridges) - 1} "
                 f"(the model's bridges: {', '.join(b.name for b in bridges)}), got {bridge!r}"
             ) from None
@@ -114,7 +115,7 @@ def explain_video(
     (tokens); `target`: the class (name or index) Grad-CAM explains and the pictures are
     titled with, default the predicted one (token attention does not depend on a class)."""
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     predictor = Predictor(model, checkpoint)
     network = predictor.model.network  # eager: explanations need the PyTorch model
     with open_video(video, short_side=predictor.preprocessing.short_side) as reader:
@@ -126,7 +127,7 @@ def explain_video(
     if method == "tokens":
         if not has_tokens:
             name = network.model_name
-            raise ValueError(f"{name} has no global tokens to show: use method 'grad-cam'")
+            raise InputError(f"{name} has no global tokens to show: use method 'grad-cam'")
         logits, maps, source = _token_maps(network, clip, bridge)
     else:
         logits, cam = grad_cam(network, clip[None], target_index)

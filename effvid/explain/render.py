@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from effvid.errors import InputError
+
 PANEL_SIDE = 160  # pixels: demo clips are 56 px, upscaled so that the pictures are readable
 
 
@@ -72,7 +74,7 @@ def write_animation(frames: np.ndarray, path: str | Path, fps: float = 4.0) -> P
     elif path.suffix.lower() == ".mp4":
         _write_mp4(frames, path, fps)
     else:
-        raise ValueError(f"animation format of {path.name!r} unknown: use .gif or .mp4")
+        raise InputError(f"animation format of {path.name!r} unknown: use .gif or .mp4")
     return path
 
 

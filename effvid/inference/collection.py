@@ -25,6 +25,7 @@ from effvid.data.decoding import VIDEO_EXTENSIONS
 from effvid.data.preprocessing import EvalClips
 from effvid.data.progress import progress_bar
 from effvid.distributed import DistributedContext
+from effvid.errors import InputError
 from effvid.files import atomic_write
 from effvid.inference.runtime import inference_autocast
 from effvid.models import ModelCard
@@ -324,7 +325,7 @@ def _feature_function(network: torch.nn.Module, layer: str, device: torch.device
     """clips -> {"features": (n, ...)} from `layer`: the pre-logits (the head's input width),
     the global tokens after the last bridge (Mobile-Former family), or the logits."""
     if layer not in LAYERS:
-        raise ValueError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
+        raise InputError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
 
     @torch.no_grad()
     def function(clips: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -332,7 +333,7 @@ def _feature_function(network: torch.nn.Module, layer: str, device: torch.device
             features = network.forward_features(clips)
             if layer == "tokens":
                 if features.tokens is None:
-                    raise ValueError(f"{network.model_name} has no global tokens")
+                    raise InputError(f"{network.model_name} has no global tokens")
                 return {"features": features.tokens}
             return {"features": network.forward_head(features, pre_logits=layer == "pre_logits")}
 

@@ -23,6 +23,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from effvid.errors import InputError
 from effvid.files import atomic_write
 
 INDEX = "index.jsonl"
@@ -67,7 +68,7 @@ class FeatureWriter:
         if manifest_path.exists():
             written = json.loads(manifest_path.read_text())
             if written != manifest:
-                raise ValueError(
+                raise InputError(
                     f"{self.folder} holds features of another model, layer or preprocessing: "
                     "use another folder"
                 )

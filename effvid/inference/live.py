@@ -38,6 +38,7 @@ import torch
 from effvid.data import EvalClips, VideoDecodeError
 from effvid.data.decoding import frame_to_rgb
 from effvid.data.transforms import crop_view
+from effvid.errors import InputError
 from effvid.inference.runtime import open_stream_model
 
 CAMERA_FORMATS = ("v4l2", "avfoundation", "dshow")
@@ -73,7 +74,7 @@ class LiveRecognizer:
         window: int | None = None,
     ) -> None:
         if window is not None and window < 1:
-            raise ValueError(f"window must be at least 1 step, got {window}")
+            raise InputError(f"window must be at least 1 step, got {window}")
         self.model = open_stream_model(checkpoint, model=model, onnx=onnx)
         self.info = self.model.info
         self.preprocessing = self.info.preprocessing

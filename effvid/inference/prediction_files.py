@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from effvid.errors import InputError
+
 FORMATS = (".jsonl", ".csv")
 CSV_FIELDS = ["video", "start", "end", "rank", "label", "score"]
 
@@ -64,7 +66,7 @@ class PredictionFile:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if self.path.suffix not in FORMATS:
-            raise ValueError(f"--output must end in {' or '.join(FORMATS)}, got {self.path.name!r}")
+            raise InputError(f"--output must end in {' or '.join(FORMATS)}, got {self.path.name!r}")
         self.done: set[str] = set(self._repair())
         self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists() or self.path.stat().st_size == 0

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from effvid.errors import InputError
 from effvid.models.base import (
     CheckpointAdapter,
     ClassifierModel,
@@ -203,7 +204,7 @@ class GlobalPyramidAttention(_HeadsAttention):
             if coarse_kernel is not None:
                 second = _divide(coarse_kernel, COARSE_FIRST_KERNEL)
                 if 0 in second:
-                    raise ValueError(
+                    raise InputError(
                         f"the coarse pyramid kernel {coarse_kernel} is smaller than the fixed "
                         f"first coarse kernel {COARSE_FIRST_KERNEL}: video_size too small for "
                         "coarse_pysizes (each stage-0/1 grid over coarse_pysize must be >= 7)"
@@ -355,7 +356,7 @@ class DualFormerBackbone(nn.Module):
                 if problem is None and not _divides(grid, kernel):
                     problem = f"pyramid pooling kernel {kernel}"
             if problem is not None:
-                raise ValueError(
+                raise InputError(
                     f"DualFormer cannot take a clip of (T, H, W) = {tuple(input_size)} without "
                     f"cropping: at stage {stage} the token grid {grid} is not divisible by the "
                     f"{problem}. The model was built for {self.video_size}; sizes that work "
@@ -460,7 +461,7 @@ class DualFormer(ClassifierModel):
         """x: (B, 3, T, H, W) -> Features((B, C, T / 2, H / 32, W / 32)) after the final
         LayerNorm; DualFormer has no tokens."""
         if x.ndim != 5:
-            raise ValueError(
+            raise InputError(
                 f"DualFormer expects clips of shape (B, C, T, H, W), got {tuple(x.shape)}"
             )
         return Features(self.backbone(x))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from effvid.errors import EffvidError
+from effvid.errors import EffvidError, InputError
 from effvid.models.base import ClassifierModel
 
 
@@ -90,7 +90,7 @@ def register_model(card: ModelCard) -> Callable[[Callable[..., nn.Module]], Call
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if card.name in _REGISTRY:
-            raise ValueError(f"model {card.name!r} is registered twice")
+            raise InputError(f"model {card.name!r} is registered twice")
         _REGISTRY[card.name] = _Entry(builder, card)
         return builder
 

@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from effvid.errors import EffvidError
+from effvid.errors import EffvidError, InputError
 from effvid.models.base import CheckpointAdapter, ClassifierModel, Inflation
 
 logger = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ def inflate_state_dict(
     Returns the new state and the inflated keys. Keys that need no inflation pass unchanged.
     """
     if inflation not in ("centre", "replicate"):
-        raise ValueError(f"inflation must be 'centre' or 'replicate', got {inflation!r}")
+        raise InputError(f"inflation must be 'centre' or 'replicate', got {inflation!r}")
     state = dict(state)
     inflated = []
     for key, reference in target.items():

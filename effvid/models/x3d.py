@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from effvid.errors import InputError
 from effvid.models.base import ClassifierModel, Features, linear_classifier
 from effvid.models.layers import temporal_depthwise_conv
 from effvid.models.layers.convolution import FramewiseConv3d, PointwiseConv3d
@@ -213,7 +214,7 @@ class X3D(ClassifierModel):
     def forward_features(self, x: torch.Tensor) -> Features:
         """x: (B, 3, T, H, W) -> Features((B, 192, T, H/32, W/32)); X3D has no tokens."""
         if x.ndim != 5:
-            raise ValueError(f"X3D expects clips of shape (B, C, T, H, W), got {tuple(x.shape)}")
+            raise InputError(f"X3D expects clips of shape (B, C, T, H, W), got {tuple(x.shape)}")
         for block in self.blocks[:-1]:
             x = block(x)
         return Features(x)

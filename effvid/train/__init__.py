@@ -1,1 +1,2 @@
-"""Training and evaluation: recipes, the training loop (one CPU to many GPUs), checkpoints, metrics."""
+"""Training and evaluation: recipes, the training loop (one CPU to many GPUs), checkpoints and
+metrics."""

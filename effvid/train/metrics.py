@@ -4,6 +4,8 @@ from collections.abc import Sequence
 
 import torch
 
+from effvid.errors import InputError
+
 
 def aggregate_views(view_logits: torch.Tensor, mode: str = "prob") -> torch.Tensor:
     """(views, classes) logits of one video -> (classes) scores: the mean of the softmax
@@ -12,7 +14,7 @@ def aggregate_views(view_logits: torch.Tensor, mode: str = "prob") -> torch.Tens
         return view_logits.softmax(dim=-1).mean(dim=0)
     if mode == "logits":
         return view_logits.mean(dim=0)
-    raise ValueError(f"aggregate must be 'prob' or 'logits', got {mode!r}")
+    raise InputError(f"aggregate must be 'prob' or 'logits', got {mode!r}")
 
 
 def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor, num_classes: int):

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from effvid.errors import InputError
+
 NO_DECAY_KINDS = ("norm", "bias", "listed")
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
@@ -16,7 +18,7 @@ def parameter_groups(model: nn.Module, weight_decay: float, no_decay: Sequence[s
     tokens, DualFormer's positional convs)."""
     unknown = set(no_decay) - set(NO_DECAY_KINDS)
     if unknown:
-        raise ValueError(f"train.no_decay: unknown kinds {sorted(unknown)}; use {NO_DECAY_KINDS}")
+        raise InputError(f"train.no_decay: unknown kinds {sorted(unknown)}; use {NO_DECAY_KINDS}")
     listed = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
     norm_params = {
         id(p) for m in model.modules() if isinstance(m, _NORMS) for p in m.parameters(recurse=False)

@@ -6,6 +6,8 @@ help without loading torch.
 
 from typing import TYPE_CHECKING
 
+from effvid.errors import InputError
+
 if TYPE_CHECKING:
     import torch
 
@@ -28,5 +30,5 @@ def reorder_time(clips: "torch.Tensor", order: str, generator: "torch.Generator"
         middle = clips[:, :, clips.shape[2] // 2 : clips.shape[2] // 2 + 1]
         return middle.expand_as(clips).contiguous()
     if order != "forward":
-        raise ValueError(f"time order must be one of {', '.join(TIME_ORDERS)}, got {order!r}")
+        raise InputError(f"time order must be one of {', '.join(TIME_ORDERS)}, got {order!r}")
     return clips

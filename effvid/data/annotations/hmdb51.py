@@ -18,6 +18,7 @@ from effvid.data.annotations.records import (
     make_video_list,
     read_lines,
 )
+from effvid.errors import InputError
 
 SUBSET_CODES = {"train": "1", "test": "2"}
 
@@ -31,7 +32,7 @@ def read_hmdb51(
 ) -> VideoList:
     """Read split `split` (1, 2 or 3), the `subset` videos of every class."""
     if subset not in SUBSET_CODES:
-        raise ValueError(f"subset must be 'train' or 'test', not {subset!r}")
+        raise InputError(f"subset must be 'train' or 'test', not {subset!r}")
     pattern = re.compile(rf"(.+)_test_split{split}\.txt")
     split_files = {}
     for path in sorted(Path(splits_dir).glob(f"*_test_split{split}.txt")):

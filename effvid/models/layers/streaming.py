@@ -17,6 +17,8 @@ from contextvars import ContextVar
 import torch
 from torch import nn
 
+from effvid.errors import InputError
+
 
 class StreamState:
     """What a model's streaming layers carry from one chunk to the next, for `batch_size`
@@ -79,7 +81,7 @@ class CausalConv3d(StreamingLayer, nn.Conv3d):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.stride[0] != 1 or self.padding[0] != 0:
-            raise ValueError("a causal conv has temporal stride 1 and no symmetric time padding")
+            raise InputError("a causal conv has temporal stride 1 and no symmetric time padding")
         self.history = self.kernel_size[0] - 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
