@@ -1,12 +1,7 @@
 """The built-in demo dataset: real mp4 files of animated handwritten digits, generated once into
-a cache folder and reused. Two tasks:
-
-- `local` (the default, `demo_scenes`): ten time-ordered actions of two digits (approaching,
-  separating, one stops, ...); 16 frames of 64x64 px.
-- `global` (`relation_scenes`): eight relations between a cue and a probe digit that are far apart
-  in space and in time, among distractors; 24 frames of 80x80 px.
-- `global_relative`: the same classes with sizes and heights relative to the other key digit, so
-  that no relation can be read off one key digit alone (`RelativeRelationScene`).
+a cache folder and reused. Its task, `local` (`demo_scenes`): ten time-ordered actions of two
+digits (approaching, separating, one stops, ...); 16 frames of 64x64 px. Other tasks (a `Scene`
+subclass, its classes and default size) join with `register_demo_task`.
 
     <root>/manifest.json              generation parameters; the cache is valid when they match
     <root>/classes.txt                one class name per line, in label order
@@ -68,16 +63,27 @@ class DemoTask:
     frame_size: int
 
 
-TASKS = {
+TASKS: dict[str, DemoTask] = {
     # time-ordered actions of two digits, mostly near each other (demo_scenes)
     "local": DemoTask(Scene, local_scenes.CLASSES, local_scenes.TIME_REVERSED, 16, 64),
 }
 
 
+def register_demo_task(name: str, task: DemoTask) -> None:
+    """Make `task` the demo dataset's task `name`, for `make_demo_data(task=name)` and a recipe's
+    `data.demo_task`. Registering the same task again under its name does nothing; another task
+    under a taken name is a ValueError."""
+    if not isinstance(task, DemoTask):
+        raise TypeError(f"a demo task is a DemoTask, got {type(task).__name__}")
+    if TASKS.get(name, task) != task:
+        raise ValueError(f"demo task {name!r} is registered already")
+    TASKS[name] = task
+
+
 @dataclass(frozen=True)
 class DemoParameters:
     """Everything a demo dataset follows from; its hash names the default cache folder.
-    `num_frames` and `frame_size` default to the task's (local 16 x 64 px, global 24 x 80 px)."""
+    `num_frames` and `frame_size` default to the task's (local: 16 x 64 px)."""
 
     videos: int = 3000
     task: str = "local"
@@ -161,10 +167,10 @@ def _split_digits(digits: np.ndarray, seed: int) -> list[np.ndarray]:
 
 def _render_videos(task: tuple) -> int:
     """Render and encode the videos `indices` of one split (one worker task); returns how many."""
-    root, parameters, split, digits, indices = task
+    root, parameters, scene_class, split, digits, indices = task
     for index in indices:
         rng = np.random.default_rng([parameters.seed, SPLITS.index(split), index])
-        scene = TASKS[parameters.task].scene(
+        scene = scene_class(
             digits, num_frames=parameters.num_frames, frame_size=parameters.frame_size, rng=rng
         )
         frames = scene.render(index % len(parameters.classes))
@@ -218,7 +224,10 @@ def make_demo_data(
     for split, digits in zip(SPLITS, digit_splits, strict=True):
         (partial / "videos" / split).mkdir(parents=True)
         indices = range(sizes[split])
-        tasks += [(partial, parameters, split, digits, indices[i : i + 25]) for i in indices[::25]]
+        scene = TASKS[parameters.task].scene  # by reference: a registered task reaches any worker
+        tasks += [
+            (partial, parameters, scene, split, digits, indices[i : i + 25]) for i in indices[::25]
+        ]
         lines = [f"videos/{split}/{i:05d}.mp4 {i % len(parameters.classes)}\n" for i in indices]
         (partial / f"{split}.txt").write_text("".join(lines))
     (partial / "classes.txt").write_text("".join(f"{name}\n" for name in parameters.classes))

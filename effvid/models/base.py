@@ -15,8 +15,6 @@
   replaces it by a fresh one (N(0, 0.01) weights, zero bias: the rule of every family here), or
   by an Identity for `n = 0`, so that the model then returns its pre-logits.
 - `no_weight_decay()` names parameters a recipe may exempt from weight decay.
-- `training_penalty()` is a term the trainer adds to the loss of the last training forward
-  (None for most models; Mobile-Former's `token_diversity`).
 - `checkpoint_adapter` declares how the family reads weights saved in other layouts
   (`effvid.load_checkpoint` applies it).
 """
@@ -110,11 +108,6 @@ class ClassifierModel(nn.Module):
     def no_weight_decay(self) -> set[str]:
         """Parameters a recipe may exclude from weight decay besides norms and biases."""
         return set()
-
-    def training_penalty(self) -> torch.Tensor | None:
-        """A 0-dim term to add to the loss of the last forward in training mode, handed over
-        once (the next call returns None until the next forward), or None."""
-        return None
 
     @classmethod
     def constructor_arguments(cls) -> list[str]:

@@ -8,7 +8,9 @@ or `train.lr=abc` are refused, an integer is accepted where a number is expected
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from effvid.data.demo_data import TASKS as DEMO_TASKS
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Number = Annotated[float, Field(allow_inf_nan=False)]
@@ -81,12 +83,24 @@ class DataSection(_Section):
     max_bad_fraction: Fraction = Field(
         0.05, description="abort when more of the videos are unreadable or missing"
     )
-    demo_task: Literal["local", "global", "global_relative"] = Field(
-        "local", description="the built-in dataset's task (data.format = demo)"
+    demo_task: str = Field(
+        "local",
+        description="the built-in dataset's task (data.format = demo): local, or one registered "
+        "with effvid.data.demo_data.register_demo_task",
     )
     demo_videos: Annotated[int, Field(ge=30)] | None = Field(
         None, description="size of the built-in demo dataset (data.format = demo)"
     )
+
+    @field_validator("demo_task")
+    @classmethod
+    def _registered_task(cls, task: str) -> str:
+        if task not in DEMO_TASKS:
+            raise ValueError(
+                f"data.demo_task {task!r} is not a registered demo task "
+                f"(registered: {', '.join(DEMO_TASKS)})"
+            )
+        return task
 
     @model_validator(mode="after")
     def _consistent(self) -> "DataSection":

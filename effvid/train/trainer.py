@@ -5,11 +5,15 @@ Run folder (`output.dir`):
     config.yaml         the resolved recipe
     classes.txt         class names, one per line
     train.log           the log lines
-    metrics.jsonl       one JSON object per epoch (loss, lr, accuracies, seconds; for models with
-                        global tokens, how distinct they are: token_cosine, attention_correlation)
+    metrics.jsonl       one JSON object per epoch (loss, lr, accuracies, seconds, and the columns
+                        of `Trainer.epoch_metrics`)
     tensorboard/        TensorBoard events
     last.pth, best.pth  training checkpoints (written atomically; best by validation top-1)
     bad_videos_*.tsv    unreadable videos met, with the reason
+
+Extension points for a subclass: `objective` (what is back-propagated for a batch, from its
+loss: e.g. a regulariser the model computed in that forward) and `epoch_metrics` (more columns
+of an epoch's row, measured after its training pass).
 
 Determinism: the random state of an epoch depends only on (seed, epoch, rank), and checkpoints
 are taken at epoch ends, so a run resumed from its last checkpoint repeats the interrupted epoch
@@ -36,8 +40,6 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from effvid.data import MixupCutmix, soft_target_cross_entropy
 from effvid.data.progress import progress_bar
 from effvid.distributed import DistributedContext, all_reduce_mean, barrier
-from effvid.explain.diversity import token_diversity
-from effvid.explain.maps import bridge_names
 from effvid.models import create_model, get_model_card, load_checkpoint
 from effvid.models.weights import CheckpointError, CheckpointMetadata
 from effvid.train import recipe_data
@@ -124,7 +126,6 @@ class Trainer:
         torch.manual_seed(self.train_cfg["seed"])  # the same initial weights for the same seed
         self._build_model()
         self.state = RunState()
-        self._probe_clips: torch.Tensor | None = None
         self._restore(resume)
         self._open_logs()
 
@@ -263,6 +264,17 @@ class Trainer:
             return soft_target_cross_entropy(logits, targets)
         return F.cross_entropy(logits, targets, label_smoothing=self.train_cfg["label_smoothing"])
 
+    def objective(self, loss: torch.Tensor) -> torch.Tensor:
+        """What is back-propagated for a batch, given its loss (what `train_loss` logs),
+        called right after the model's forward on it: the loss itself. A subclass may add terms,
+        e.g. a regulariser the model computed in that forward."""
+        return loss
+
+    def epoch_metrics(self) -> dict[str, float]:
+        """More columns of an epoch's row, measured after its training pass and before its
+        validation (on the main process and the others alike): none here; for subclasses."""
+        return {}
+
     def _autocast(self):
         if self.autocast_dtype is None:
             return nullcontext()
@@ -295,8 +307,7 @@ class Trainer:
             with nullcontext() if sync else self.network.no_sync(), self._autocast():
                 logits = self.network(clips)
                 loss = self._loss(logits.float(), targets)
-                penalty = self.model.training_penalty()  # train_loss logs the loss alone
-            objective = loss if penalty is None else loss + penalty
+                objective = self.objective(loss)  # train_loss logs the loss alone
             self.scaler.scale(objective / accumulation).backward()
             if last_of_step:
                 self._optimizer_step()
@@ -337,22 +348,6 @@ class Trainer:
         return gather_video_scores(
             items, aggregate=self.config["eval"]["aggregate"], class_names=self.class_names
         )
-
-    def _token_diversity(self) -> dict[str, float]:
-        """For models with global tokens, how distinct they are on the first validation clips
-        (effvid.explain.diversity): recorded every epoch, to see a collapse happen."""
-        model = self.evaluation_model()
-        if not bridge_names(model):
-            return {}
-        if self._probe_clips is None:
-            count = min(16, len(self.val_set))
-            self._probe_clips = torch.stack([self.val_set[i][0] for i in range(count)])
-        with self._autocast():
-            diversity = token_diversity(model, self._probe_clips.to(self.device))
-        return {
-            "token_cosine": diversity.final_cosine,
-            "attention_correlation": diversity.mean_attention_correlation,
-        }
 
     # --- bookkeeping ------------------------------------------------------------------------
 
@@ -426,7 +421,7 @@ class Trainer:
         """Train the remaining epochs; returns the per-epoch history."""
         epochs, every = self.train_cfg["epochs"], self.config["eval"]["every"]
         for epoch in range(self.state.epoch, epochs):
-            row = {"epoch": epoch + 1, **self.train_one_epoch(epoch), **self._token_diversity()}
+            row = {"epoch": epoch + 1, **self.train_one_epoch(epoch), **self.epoch_metrics()}
             if (epoch + 1) % every == 0 or epoch + 1 == epochs:
                 start = time.perf_counter()
                 metrics = self.evaluate().metrics()

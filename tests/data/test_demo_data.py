@@ -121,3 +121,30 @@ def test_load_demo_dataset_gives_train_val_test(tmp_path):
     assert clip.shape == (3, 8, 32, 32) and label == 4
     assert meta["frame_indices"].tolist() == list(range(8))
     assert train[0][0].shape == (3, 8, 32, 32)
+
+
+class _StillScene(Scene):
+    """A registered task's scenes: the local task's, but every class drawn as class 0."""
+
+    def render(self, label: int) -> np.ndarray:
+        return super().render(0)
+
+
+def test_a_registered_task_is_generated_and_accepted_by_recipes(tmp_path):
+    from effvid.data.demo_data import TASKS, DemoTask, register_demo_task
+    from effvid.train.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"'still' is not a registered demo task \(registered:"):
+        load_config({"data": {"demo_task": "still"}})
+    task = DemoTask(_StillScene, ("a", "b"), {0: 0, 1: 1}, num_frames=6, frame_size=32)
+    register_demo_task("still", task)
+    try:
+        register_demo_task("still", task)  # the same again: nothing happens
+        with pytest.raises(ValueError, match="registered already"):
+            register_demo_task("still", DemoTask(Scene, ("a",), {0: 0}, 6, 32))
+        assert load_config({"data": {"demo_task": "still"}})["data"]["demo_task"] == "still"
+        data = make_demo_data(tmp_path / "still", task="still", videos=6, workers=2, progress=False)
+        assert (data.root / "classes.txt").read_text().split() == ["a", "b"]
+        assert data.parameters.num_frames == 6 and len(list(data.root.rglob("*.mp4"))) == 6
+    finally:
+        del TASKS["still"]
