@@ -69,8 +69,8 @@ def token_diversity(model: nn.Module, clips: torch.Tensor) -> TokenDiversity:
         def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
             cosine[name] = _pairwise_mean(_token_sets(output), "cosine")
             if isinstance(module, MobileToFormer):
-                x, tokens, *identity = args
-                weights = module.attention_weights(x, tokens, *identity).mean(dim=-3)
+                x, tokens = args
+                weights = module.attention_weights(x, tokens).mean(dim=-3)
                 correlation[name] = _pairwise_mean(_token_sets(weights), "correlation")
 
         return hook

@@ -61,8 +61,8 @@ def token_attention(
 
     def record(name: str):
         def hook(module: MobileToFormer, args: tuple, output: torch.Tensor) -> None:
-            x, tokens, *identity = args
-            weights = module.attention_weights(x, tokens, *identity)
+            x, tokens = args
+            weights = module.attention_weights(x, tokens)
             if is_per_frame(tokens):  # per frame (B, T, heads, M, H*W): token m's frames, each 1/T
                 weights = weights.mean(dim=2).transpose(1, 2) / weights.shape[1]
             else:  # (B, heads, M, N)

@@ -45,12 +45,7 @@ from effvid.models.layers import (
     use_channels_last,
 )
 from effvid.models.layers.streaming import StreamingLayer
-from effvid.models.layers.tokens import (
-    first_token,
-    is_per_frame,
-    mean_pairwise_cosine,
-    with_identity,
-)
+from effvid.models.layers.tokens import first_token, is_per_frame
 from effvid.models.registry import ModelCard, build_model, register_model
 
 
@@ -118,62 +113,42 @@ class MobileToFormer(nn.Module):
 
     x: (B, C, *spatial), tokens: (B, M, D) -> tokens (B, M, D). Attention runs over every
     position of x, i.e. over H*W for images and T*H*W for clips. Tokens per frame, (B, T, M, D),
-    read only their own frame of x (B, C, T, H, W). `identity` (M, D), if given, is added to the
-    tokens before their queries are projected (`MobileFormer`'s `token_identity`). `pre_norm`
-    (`MobileFormer`'s `token_pre_norm`): the update reads the normalised tokens and is added to
-    them unnormalised.
+    read only their own frame of x (B, C, T, H, W).
     """
 
     def __init__(
-        self,
-        channels: int,
-        token_dim: int,
-        num_heads: int = 2,
-        drop_path: float = 0.0,
-        pre_norm: bool = False,
+        self, channels: int, token_dim: int, num_heads: int = 2, drop_path: float = 0.0
     ) -> None:
         super().__init__()
         self.num_heads = num_heads
-        self.pre_norm = pre_norm
         self.alpha = nn.Sequential(nn.Linear(token_dim, channels), nn.Hardsigmoid())
         self.q = nn.Linear(token_dim, channels)
         self.proj = nn.Linear(channels, token_dim)
         self.layer_norm = nn.LayerNorm(token_dim)
         self.drop_path = DropPath(drop_path)
 
-    def forward(
-        self, x: torch.Tensor, tokens: torch.Tensor, identity: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         if is_per_frame(tokens):
-            updated = self._update(_as_frames(x), tokens.flatten(0, 1), identity)
+            updated = self._update(_as_frames(x), tokens.flatten(0, 1))
             return updated.unflatten(0, tokens.shape[:2])
-        return self._update(x, tokens, identity)
+        return self._update(x, tokens)
 
-    def _update(
-        self, x: torch.Tensor, tokens: torch.Tensor, identity: torch.Tensor | None
-    ) -> torch.Tensor:
+    def _update(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         # Channels-contiguous (B, N, C): the fused attention kernel needs a unit last stride.
         features = x.flatten(2).transpose(1, 2).contiguous()
-        read = _update_input(tokens, self.layer_norm, self.pre_norm)
-        queries = self.q(with_identity(read, identity))
-        attended = channel_split_attention(queries, features, features, self.num_heads)
-        attended = attended * (2.0 * self.alpha(read))
-        update = self.drop_path(self.proj(attended))
-        return _add_update(tokens, update, self.layer_norm, self.pre_norm)
+        attended = channel_split_attention(self.q(tokens), features, features, self.num_heads)
+        attended = attended * (2.0 * self.alpha(tokens))
+        return self.layer_norm(tokens + self.drop_path(self.proj(attended)))
 
-    def attention_weights(
-        self, x: torch.Tensor, tokens: torch.Tensor, identity: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def attention_weights(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Where each token looks: x (B, C, *spatial), tokens (B, M, D) -> (B, heads, M, N),
         a distribution over the N = prod(spatial) positions per head and token. Tokens per
         frame (B, T, M, D) -> (B, T, heads, M, H*W), over the positions of their frame."""
         if is_per_frame(tokens):
-            weights = self.attention_weights(_as_frames(x), tokens.flatten(0, 1), identity)
+            weights = self.attention_weights(_as_frames(x), tokens.flatten(0, 1))
             return weights.unflatten(0, tokens.shape[:2])
         features = x.flatten(2).transpose(1, 2)
-        read = _update_input(tokens, self.layer_norm, self.pre_norm)
-        queries = self.q(with_identity(read, identity))
-        return channel_split_attention_weights(queries, features, self.num_heads)
+        return channel_split_attention_weights(self.q(tokens), features, self.num_heads)
 
 
 class Former(StreamingLayer, nn.Module):
@@ -181,14 +156,10 @@ class Former(StreamingLayer, nn.Module):
 
     Keys and values are the tokens themselves (no projection), as in the authors' code.
     tokens: (B, M, D) -> (B, M, D); tokens per frame (B, T, M, D) all attend to each other.
-    `identity` (M, D), if given, is added to the tokens for the queries and keys, not the values.
 
     `causal` (tokens per frame, the streaming VMF): frame t's tokens attend to themselves and to
     the tokens this layer gave frame t - 1 (zeros before the first frame), never to a later
     frame: one frame of token memory per layer, carried along the stream.
-
-    `pre_norm` (`MobileFormer`'s `token_pre_norm`): attention and FFN read the tokens through
-    their LayerNorms and add their outputs to them unnormalised.
     """
 
     def __init__(
@@ -198,11 +169,9 @@ class Former(StreamingLayer, nn.Module):
         ffn_ratio: int = 2,
         drop_path: float = 0.0,
         causal: bool = False,
-        pre_norm: bool = False,
     ) -> None:
         super().__init__()
         self.causal = causal
-        self.pre_norm = pre_norm
         self.num_heads = num_heads
         self.ffn = nn.Sequential(
             nn.Linear(token_dim, token_dim * ffn_ratio),
@@ -215,65 +184,32 @@ class Former(StreamingLayer, nn.Module):
         self.layer_norm = nn.LayerNorm(token_dim)
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, tokens: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if self.causal:
-            return self._causal(tokens, identity)
-        layout = tokens.shape
-        read = self.read(tokens)
-        keys = with_identity(read, identity).flatten(1, -2)
-        return self._update(tokens.flatten(1, -2), keys, read.flatten(1, -2)).view(layout)
-
-    def read(self, tokens: torch.Tensor) -> torch.Tensor:
-        """What the attention reads of the tokens: themselves, or with pre-norm their
-        normalised copy."""
-        return _update_input(tokens, self.layer_norm, self.pre_norm)
+            return self._causal(tokens)
+        flat = tokens.flatten(1, -2)
+        return self._update(flat, flat, flat).view(tokens.shape)
 
     def _update(self, tokens: torch.Tensor, keys: torch.Tensor, values: torch.Tensor):
         """tokens (B, M, D) attend to keys/values (B, N, D) -> (B, M, D); queries from the keys'
-        first M rows, which are the tokens as read (with their identity)."""
+        first M rows, which are the tokens."""
         queries = self.q(keys[:, : tokens.shape[1]])
         attended = channel_split_attention(queries, keys, values, self.num_heads)
-        update = self.drop_path(self.channel_mlp(attended))
-        tokens = _add_update(tokens, update, self.layer_norm, self.pre_norm)
-        update = self.ffn(_update_input(tokens, self.ffn_norm, self.pre_norm))
-        return _add_update(tokens, update, self.ffn_norm, self.pre_norm)
+        tokens = self.layer_norm(tokens + self.drop_path(self.channel_mlp(attended)))
+        return self.ffn_norm(tokens + self.ffn(tokens))
 
-    def _causal(self, tokens: torch.Tensor, identity: torch.Tensor | None) -> torch.Tensor:
+    def _causal(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens per frame (B, T, M, D) -> (B, T, M, D), frame by frame with the memory."""
         memory = self.past()
         if memory is None:  # the start of a stream
             memory = tokens.new_zeros(tokens[:, 0].shape)
         outputs = []
         for frame in tokens.unbind(dim=1):
-            read = self.read(frame), self.read(memory)
-            keys = torch.cat([with_identity(part, identity) for part in read], 1)
-            memory = self._update(frame, keys, torch.cat(read, 1))
+            keys = torch.cat([frame, memory], 1)
+            memory = self._update(frame, keys, keys)
             outputs.append(memory)
         self.keep(memory)
         return torch.stack(outputs, dim=1)
-
-
-def _update_input(tokens: torch.Tensor, norm: nn.LayerNorm, pre_norm: bool) -> torch.Tensor:
-    """What a token update reads: the tokens (the authors' post-norm), or their normalised copy
-    (pre-norm)."""
-    return norm(tokens) if pre_norm else tokens
-
-
-def _add_update(
-    tokens: torch.Tensor, update: torch.Tensor, norm: nn.LayerNorm, pre_norm: bool
-) -> torch.Tensor:
-    """Post-norm (the authors') normalises the sum; pre-norm leaves it, so an update added
-    alike to every token leaves their differences as they were."""
-    return tokens + update if pre_norm else norm(tokens + update)
-
-
-def _for_readers(tokens: torch.Tensor | None, pre_norm: bool) -> torch.Tensor | None:
-    """The tokens as the Mobile part, Former->Mobile and the head read them. Post-norm tokens
-    are normalised already; a pre-norm stream is normalised here, without an affine of its own
-    (the readers' linear layers absorb one), else its growth feeds back through the convs."""
-    if tokens is None or not pre_norm:
-        return tokens
-    return nn.functional.layer_norm(tokens, tokens.shape[-1:])
 
 
 class FormerToMobile(nn.Module):
@@ -282,8 +218,7 @@ class FormerToMobile(nn.Module):
     The raw features are the queries (no projection); keys and values are projected from the
     tokens (`k` and `proj`); softmax over the M tokens; no output projection, no norm.
     x: (B, C, *spatial), tokens: (B, M, D) -> (B, C, *spatial). Tokens per frame (B, T, M, D)
-    are read only by the positions of their frame. `identity` (M, D), if given, is added to the
-    tokens before their keys are projected.
+    are read only by the positions of their frame.
     """
 
     def __init__(
@@ -295,10 +230,8 @@ class FormerToMobile(nn.Module):
         self.proj = nn.Linear(token_dim, channels)
         self.drop_path = DropPath(drop_path)
 
-    def forward(
-        self, x: torch.Tensor, tokens: torch.Tensor, identity: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        keys = self.k(with_identity(tokens, identity))
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        keys = self.k(tokens)
         values = self.proj(tokens)
         if is_per_frame(tokens):
             read = self._read(_as_frames(x), keys.flatten(0, 1), values.flatten(0, 1))
@@ -326,7 +259,6 @@ class GlobalBranchSpec(NamedTuple):
     dynamic_relu: bool
     hyper_reduction: int
     causal: bool = False  # the Formers keep one frame of token memory (streaming VMF)
-    pre_norm: bool = False  # the token updates are pre-norm (MobileFormer's token_pre_norm)
 
 
 class LiteBottleneck(nn.Module):
@@ -356,7 +288,7 @@ class LiteBottleneck(nn.Module):
         self.use_skip = spec.stride == 1 and in_channels == spec.out_channels
 
     def forward(
-        self, x: torch.Tensor, tokens: torch.Tensor | None, identity: torch.Tensor | None = None
+        self, x: torch.Tensor, tokens: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         out = self.conv(x)
         return (x + out if self.use_skip else out), tokens
@@ -380,15 +312,14 @@ class _BridgedBlock(nn.Module):
         self, in_channels: int, out_channels: int, spec: GlobalBranchSpec | None, drop_path: float
     ) -> None:
         self.local_global = self.global_block = self.global_local = None
-        self.pre_norm = spec is not None and spec.pre_norm
         if spec is None:
             return
         if spec.mobile_to_former:
             self.local_global = MobileToFormer(
-                in_channels, spec.token_dim, spec.bridge_heads, drop_path, spec.pre_norm
+                in_channels, spec.token_dim, spec.bridge_heads, drop_path
             )
         self.global_block = Former(
-            spec.token_dim, spec.former_heads, spec.ffn_ratio, drop_path, spec.causal, spec.pre_norm
+            spec.token_dim, spec.former_heads, spec.ffn_ratio, drop_path, spec.causal
         )
         if spec.former_to_mobile:
             self.global_local = FormerToMobile(
@@ -400,16 +331,15 @@ class _BridgedBlock(nn.Module):
         raise NotImplementedError
 
     def forward(
-        self, x: torch.Tensor, tokens: torch.Tensor | None, identity: torch.Tensor | None = None
+        self, x: torch.Tensor, tokens: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.local_global is not None:
-            tokens = self.local_global(x, tokens, identity)
+            tokens = self.local_global(x, tokens)
         if self.global_block is not None:
-            tokens = self.global_block(tokens, identity)
-        read = _for_readers(tokens, self.pre_norm)
-        x = self.mobile(x, read)
+            tokens = self.global_block(tokens)
+        x = self.mobile(x, tokens)
         if self.global_local is not None:
-            x = self.global_local(x, read, identity)
+            x = self.global_local(x, tokens)
         return x, tokens
 
 
@@ -604,25 +534,6 @@ class MobileFormer(ClassifierModel):
     Ablation switches: `global_branch=False` removes the tokens, the Former, every bridge and the
     dynamic ReLUs (the CNN alone); `mobile_to_former` / `former_to_mobile` remove one bridge
     direction; `dynamic_relu=False` uses static ReLUs.
-
-    `token_identity=True` (not in the authors' model, off by default) adds the learned token
-    table, the tokens' starting values, to the tokens wherever they are projected into queries
-    or keys (Mobile->Former queries, the Former's queries and keys, Former->Mobile keys), as
-    DETR re-injects its query embeddings at every decoder layer; the values are the tokens
-    alone. Each token keeps an identity of its own whatever its content becomes. No parameter
-    is added: a checkpoint loads with the switch on or off.
-
-    `token_diversity=w > 0` (not in the authors' model, 0 by default): in training mode the
-    model hands the trainer (`training_penalty`) w times the mean pairwise cosine similarity of
-    its tokens after each block, averaged over the blocks, to add to the loss: a diversity term
-    against the tokens merging into one. It changes nothing at inference and in the weights.
-
-    `token_pre_norm=True` (not in the authors' model, off by default): the token updates (every
-    Mobile->Former bridge and Former sub-layer) read the tokens through their LayerNorm and add
-    to them unnormalised, as pre-norm Transformers do; the authors' are post-norm. An update the
-    same for every token (a Former attending uniformly) then leaves the tokens' differences as
-    they were instead of shrinking them. The Mobile part, Former->Mobile and the head read the
-    token stream normalised (no affine). Same parameters: a checkpoint loads with it on or off.
     """
 
     tokens_per_frame = False  # one token set per sample; see VideoMobileFormer
@@ -648,9 +559,6 @@ class MobileFormer(ClassifierModel):
         mobile_to_former: bool = True,
         former_to_mobile: bool = True,
         dynamic_relu: bool = True,
-        token_identity: bool = False,
-        token_diversity: float = 0.0,
-        token_pre_norm: bool = False,
         causal: bool = False,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
@@ -666,10 +574,6 @@ class MobileFormer(ClassifierModel):
         self.input_layout = layers.input_layout
         self.num_classes = num_classes
         self.tokens = nn.Embedding(num_tokens, token_dim) if global_branch else None
-        self.token_identity = token_identity and global_branch
-        self.token_diversity = token_diversity if global_branch else 0.0
-        self.token_pre_norm = token_pre_norm and global_branch
-        self._token_penalty: torch.Tensor | None = None
         global_spec = None
         if global_branch:
             global_spec = GlobalBranchSpec(
@@ -682,7 +586,6 @@ class MobileFormer(ClassifierModel):
                 dynamic_relu=dynamic_relu,
                 hyper_reduction=hyper_reduction,
                 causal=causal,
-                pre_norm=self.token_pre_norm,
             )
         self.stem = nn.Sequential(
             layers.stem(in_chans, stem_channels), layers.norm(stem_channels), nn.ReLU6(inplace=True)
@@ -700,9 +603,7 @@ class MobileFormer(ClassifierModel):
             channels = spec.out_channels
         self.features = nn.Sequential(*features)
         self.local_global = (
-            MobileToFormer(channels, token_dim, bridge_heads, pre_norm=self.token_pre_norm)
-            if global_spec
-            else None
+            MobileToFormer(channels, token_dim, bridge_heads) if global_spec else None
         )
         self.classifier = MergeClassifier(
             layers,
@@ -734,29 +635,27 @@ class MobileFormer(ClassifierModel):
         (B, num_features, H/32, W/32) (with T for video) and the tokens (B, M, D), or
         (B, T, M, D) per frame, after the final Mobile->Former bridge (None without the global
         branch)."""
+        x, tokens = self.stem_and_tokens(x)
+        for block in self.features:
+            x, tokens = block(x, tokens)
+        if self.local_global is not None:
+            tokens = self.local_global(x, tokens)
+        return Features(x, tokens)
+
+    def stem_and_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the blocks start from: the stem's feature map of the (checked) input and the
+        learned tokens, one set per sample (B, M, D) or per frame (B, T, M, D), or None without
+        the global branch."""
         self._check_input(x)
         if not torch.onnx.is_in_onnx_export():  # ONNX has no memory layouts
             x = x.contiguous(memory_format=self.memory_format)
         x = self.stem(x)
-        tokens = None
-        if self.tokens is not None:
-            table = self.tokens.weight
-            if self.tokens_per_frame:  # the same table for every frame after the stem
-                tokens = table.expand(x.shape[0], x.shape[2], *table.shape)
-            else:
-                tokens = table.unsqueeze(0).expand(x.shape[0], -1, -1)
-        identity = self.tokens.weight if self.token_identity else None
-        penalise = self.training and self.token_diversity > 0
-        cosines = []
-        for block in self.features:
-            x, tokens = block(x, tokens, identity)
-            if penalise:
-                cosines.append(mean_pairwise_cosine(tokens))
-        if penalise:
-            self._token_penalty = self.token_diversity * torch.stack(cosines).mean()
-        if self.local_global is not None:
-            tokens = self.local_global(x, tokens, identity)
-        return Features(x, _for_readers(tokens, self.token_pre_norm))
+        if self.tokens is None:
+            return x, None
+        table = self.tokens.weight
+        if self.tokens_per_frame:  # the same table for every frame after the stem
+            return x, table.expand(x.shape[0], x.shape[2], *table.shape)
+        return x, table.unsqueeze(0).expand(x.shape[0], -1, -1)
 
     def forward_head(self, features: Features, pre_logits: bool = False) -> torch.Tensor:
         """Features -> logits (B, num_classes), or (B, head_hidden_size) pre-logits."""
@@ -765,10 +664,6 @@ class MobileFormer(ClassifierModel):
     def no_weight_decay(self) -> set[str]:
         """Parameters a recipe may exclude from weight decay besides norms and biases."""
         return {"tokens.weight"} if self.tokens is not None else set()
-
-    def training_penalty(self) -> torch.Tensor | None:
-        penalty, self._token_penalty = self._token_penalty, None
-        return penalty
 
 
 # Per-variant tables from the authors' code (spec section 1.9): stem width, lite block, blocks

@@ -134,8 +134,8 @@ class VideoMobileFormer(MobileFormer):
     """Video Mobile-Former: clips (B, 3, T, H, W) -> logits (B, num_classes).
 
     Takes every argument of `MobileFormer` (the per-variant tables, tokens, the ablation
-    switches `global_branch`, `mobile_to_former`, `former_to_mobile`, `dynamic_relu`,
-    `token_identity`) plus the temporal choices: `temporal_kernel` (1 or 3, depthwise convs),
+    switches `global_branch`, `mobile_to_former`, `former_to_mobile`, `dynamic_relu`) plus
+    the temporal choices: `temporal_kernel` (1 or 3, depthwise convs),
     `factorized_depthwise` ((2+1)-D depthwise), `stem_temporal_kernel` and
     `stem_temporal_stride`.
 

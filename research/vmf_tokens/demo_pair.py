@@ -2,21 +2,22 @@
 to equal multiply-adds, each trained and tested by `effvid demo` (all 2100 training videos of a
 demo task, the demo recipe's schedule), seed by seed.
 
-    python benchmarks/demo_pair.py [--task local|global] [--seeds 5] [--out runs/demo_pair]
-    python benchmarks/demo_pair.py --arms x3d --seeds 3     # X3D-XS at equal MACs, same recipe
-    python benchmarks/demo_pair.py --arms tsn vmf_xs --seeds 3   # the per-frame model, VMF-XS
-    python benchmarks/demo_pair.py --arms cnn_xs --seeds 3   # the CNN alone at VMF-XS's MACs
-    python benchmarks/demo_pair.py --task global --arms vmf_xs cnn_xs --seeds 3 --jobs 2
-    python benchmarks/demo_pair.py --task global --epochs 20 --seeds 1   # a longer schedule
-    python benchmarks/demo_pair.py --task global --epochs 20 --seeds 5 --fresh-from 1
-    python benchmarks/demo_pair.py --task global_relative --epochs 20   # every relation relative
-    python benchmarks/demo_pair.py --task global --epochs 20 --seeds 40 --device cuda --jobs 8
+    python research/vmf_tokens/demo_pair.py [--task local|global] [--seeds 5] [--out DIR]
+    python research/vmf_tokens/demo_pair.py --arms x3d --seeds 3   # X3D-XS at equal MACs
+    python research/vmf_tokens/demo_pair.py --arms tsn vmf_xs --seeds 3   # per-frame, VMF-XS
+    python research/vmf_tokens/demo_pair.py --arms cnn_xs --seeds 3   # CNN at VMF-XS's MACs
+    python research/vmf_tokens/demo_pair.py --task global --arms vmf_xs cnn_xs --seeds 3 --jobs 2
+    python research/vmf_tokens/demo_pair.py --task global --epochs 20 --seeds 1   # longer
+    python research/vmf_tokens/demo_pair.py --task global --epochs 20 --seeds 5 --fresh-from 1
+    python research/vmf_tokens/demo_pair.py --task global_relative --epochs 20   # relative
+    python research/vmf_tokens/demo_pair.py --task global --epochs 20 --seeds 40 --device cuda \
+        --jobs 8
 
 Written down before the runs. Local task: both arms get the demo recipe unchanged and no tuning
 (the study's local-task grid picked the same rate, 1.6e-3, for both), 6 test views. Global task:
 the demo recipe with the study's global-task input (8 frames every 3rd, 64 px views of 80 px
 frames, crops of 90-100% of the area) and each arm at the learning rate the study's grid and
-rule picked for it on that task (benchmarks/results/study.json: VMF-XXS 4e-4, CNN 1.6e-3),
+rule picked for it on that task (research/vmf_tokens/results/study.json: VMF-XXS 4e-4, CNN 1.6e-3),
 one test view (the 24-frame clip at 64 px: every other view would be the same pixels). Seed k
 of both arms has the same initial generator state and the same clip order; the paired
 difference VMF-XXS minus CNN alone (test top-1, 95% t-interval over seeds) decides the claim on
@@ -31,7 +32,7 @@ never tuned, at the CNN alone's).
 Resumable: a seed whose run folder holds metrics.json, or which the last report recorded (run
 folders are not kept), is read, not run again. The report (every arm's finished seeds, VMF-XXS
 minus each other arm paired over the seeds both have) goes to
-benchmarks/results/demo_pair[_<task>][_e<epochs>].{md,json}. `--fresh-from K`: seeds 0..K-1
+research/vmf_tokens/results/demo_pair[_<task>][_e<epochs>].{md,json}. `--fresh-from K`: seeds 0..K-1
 were run before the pair was decided on (a probe), so the report also pairs seeds K.. alone.
 On a GPU (`--device cuda`, `--jobs N` runs at once) the report gets its own `_cuda` name: its
 runs are not paired with the CPU's; so does a run of every arm at one rate (`--lr R`, `_lr<R>`),
@@ -50,12 +51,15 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import study  # benchmarks/study.py, beside this script
+import register  # noqa: F401  (the study's tasks, arms and remedies, before any recipe)
+import relation_scenes
+import study  # study.py, beside this script
 
-from effvid.data import relation_scenes
 from effvid.train.config import load_config
 
-RESULTS = Path("benchmarks/results")
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+ENTRY_POINT = HERE / "effvid_study.py"  # effvid's command line with the study's pieces
 STUDY_REPORT = RESULTS / "study.json"
 STUDY_TUNING_RECORDED = RESULTS / "study_tuning_recorded.json"
 ARMS = ("vmf_xxs", "cnn", "x3d", "tsn", "vmf_xs", "cnn_xs")  # the key pair, X3D-XS, others
@@ -95,7 +99,7 @@ def task_overrides(task: str) -> list[str]:
 def study_rates(task: str) -> dict[str, float]:
     """The learning rate the study's grid and rule picked for each arm on `task` (for the
     relative global task: on the global task): from its report or, for VMF-XS (tuned in the
-    study's first session only), by the same rule from its recorded tuning runs; the CNN alone
+    study's first round of runs only), by the same rule from its recorded tuning runs; the CNN alone
     at VMF-XS's MACs, which the study never tuned, runs at the CNN alone's pick."""
     tuned_on = TUNED_ON[task]
     report = json.loads(STUDY_REPORT.read_text())["report"][tuned_on]
@@ -146,11 +150,12 @@ def arm_overrides(
 def run_seed(
     arm: str, overrides: list[str], seed: int, out: Path, device: str = "cpu", jobs: int = 1
 ) -> None:
-    """One `effvid demo` run; on the CPU, with `jobs` runs at once, each gets its share of the
-    cores as threads, so that the runs do not fight over all of them."""
+    """One `effvid demo` run (through `effvid_study.py`); on the CPU, with `jobs` runs at once,
+    each gets its share of the cores as threads, so that the runs do not fight over all of
+    them."""
     folder = out / arm / f"seed{seed}"
     if not (folder / "metrics.json").exists():
-        command = [sys.executable, "-m", "effvid.cli", "demo", "--out", str(folder)]
+        command = [sys.executable, str(ENTRY_POINT), "demo", "--out", str(folder)]
         environment = dict(os.environ)
         if device == "cpu" and jobs > 1:
             environment["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))

@@ -1,15 +1,15 @@
 """Does an arm of the study learn with a longer budget? One arm, task and learning rate of
-`benchmarks/study.py`, trained for more epochs with everything else as in the study (seed 0),
+`study.py`, trained for more epochs with everything else as in the study (seed 0),
 validated every epoch; the curve goes to `--out`/<task>/<arm>/lr<lr>_seed0/metrics.jsonl.
 
-    python benchmarks/learning_curve.py --task local --arm x3d --lr 1.6e-3 --epochs 20
+    python research/vmf_tokens/learning_curve.py --task local --arm x3d --lr 1.6e-3 --epochs 20
 """
 
 import argparse
 import json
 from pathlib import Path
 
-import study  # benchmarks/study.py, beside this script
+import study  # study.py, beside this script
 import torch
 
 

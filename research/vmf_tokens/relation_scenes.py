@@ -20,7 +20,7 @@ any order, says nothing about the class. Only the colour relation needs both key
 though: sizes and heights are drawn from disjoint bands (a larger probe is 18-22 px against a
 10-13 px cue, a higher probe in the top band), so once the probe is found its own size and
 height give the other two relations (trained models learn those two and not colour:
-benchmarks/ABLATIONS.md). Played backwards, cue and probe swap: `larger` <->
+ABLATIONS.md). Played backwards, cue and probe swap: `larger` <->
 `smaller` and `higher` <-> `lower` (`TIME_REVERSED`). Lengths are in pixels of an 80 px frame
 and scale with `frame_size`; times are fractions of the clip.
 

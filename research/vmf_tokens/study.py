@@ -1,10 +1,10 @@
 """The VMF study: do Video Mobile-Former's global tokens buy accuracy at equal FLOPs?
 
-    python benchmarks/study.py                  # tune, then train the final seeds, then report
-    python benchmarks/study.py --phase report   # the report from the runs already finished
-    python benchmarks/study.py --device cuda --workers 8    # on a GPU (see study_gpu.sh)
+    python research/vmf_tokens/study.py          # tune, train the final seeds, report
+    python research/vmf_tokens/study.py --phase report   # the report from finished runs
+    python research/vmf_tokens/study.py --device cuda --workers 8    # on a GPU
 
-Everything below was fixed before the runs (benchmarks/ABLATIONS.md says why):
+Everything below was fixed before the runs (ABLATIONS.md says why):
 
 - Two tasks of the built-in demo data (real mp4 clips of handwritten digits), 8 frames a clip:
   `local`, ten time-ordered actions of two digits (`effvid make-demo-data`), 56 px crops of
@@ -42,7 +42,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import register  # noqa: F401  (the study's tasks, arms and remedies, before any recipe)
 import torch
+from study_trainer import StudyTrainer
 
 from effvid.data import read_list_file
 from effvid.data.frame_cache import build_frame_cache
@@ -53,7 +55,6 @@ from effvid.models.mobile_former import MOBILE_FORMER_CONFIGS, BlockSpec
 from effvid.train import recipe_data
 from effvid.train.config import load_config
 from effvid.train.evaluate import evaluate_checkpoint
-from effvid.train.trainer import Trainer
 
 LRS = (1e-4, 4e-4, 1.6e-3)
 EPOCHS = 5
@@ -313,7 +314,7 @@ def run_job(job: Job) -> dict:
     torch.set_num_threads(job.threads)
     config = job.config()
     start = time.perf_counter()
-    trainer = Trainer(config, setup_distributed(job.device), progress=False)
+    trainer = StudyTrainer(config, setup_distributed(job.device), progress=False)
     history = trainer.fit()
     train_seconds = time.perf_counter() - start
     test = evaluate_checkpoint(config, job.run_dir / "last.pth", split="test", progress=False)
@@ -605,7 +606,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phase", choices=["all", "tune", "final", "report"], default="all")
     parser.add_argument("--out", type=Path, default=Path("runs/study"))
-    parser.add_argument("--report", type=Path, default=Path("benchmarks/results/study"))
+    parser.add_argument("--report", type=Path, default=Path(__file__).parent / "results/study")
     parser.add_argument("--workers", type=int, default=2, help="runs at a time")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))

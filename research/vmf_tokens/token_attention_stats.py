@@ -1,7 +1,7 @@
 """How distinct a trained VMF's global tokens are, module by module, and where they look in
 time, over many test videos.
 
-    python benchmarks/token_attention_stats.py CHECKPOINT [CHECKPOINT ...] [--videos 60]
+    python research/vmf_tokens/token_attention_stats.py CHECKPOINT [CHECKPOINT ...] [--videos 60]
 
 Each CHECKPOINT is an effvid run's checkpoint of a VMF trained on demo data (e.g.
 `runs/study/global/vmf_xxs/lr0.0004_seed0/last.pth`); its recipe's demo dataset is read. On the
@@ -20,14 +20,16 @@ explain` read them), prints the measures of `effvid.explain.diversity`:
 import argparse
 from pathlib import Path
 
+import register  # noqa: F401  (the study's tasks, arms and remedies)
 import torch
+from remedies import former_reading
 
 from effvid.data import open_video
 from effvid.explain import token_attention
 from effvid.explain.diversity import token_diversity
 from effvid.inference.predictor import Predictor
 from effvid.models.layers.attention import channel_split_attention, channel_split_attention_weights
-from effvid.models.layers.tokens import is_per_frame, mean_pairwise_cosine, with_identity
+from effvid.models.layers.tokens import is_per_frame, mean_pairwise_cosine
 from effvid.models.mobile_former import Former
 from effvid.train import recipe_data
 from effvid.train.training_checkpoint import read_training_checkpoint
@@ -63,11 +65,10 @@ def former_mixing(network: torch.nn.Module, clips: torch.Tensor) -> dict[str, di
 
     def measure(name: str):
         def hook(module: Former, args: tuple, output: torch.Tensor) -> None:
-            tokens, *identity = args
+            (tokens,) = args
             if is_per_frame(tokens):
                 return
-            read = module.read(tokens)
-            keys = with_identity(read, identity[0] if identity else None)
+            read, keys = former_reading(module, tokens)
             queries = module.q(keys)
             weights = channel_split_attention_weights(queries, keys, module.num_heads)
             favoured = weights.argmax(dim=-1)  # (B, heads, M)
@@ -98,11 +99,11 @@ def former_mixing(network: torch.nn.Module, clips: torch.Tensor) -> dict[str, di
 def report(checkpoint: Path, videos: int) -> str:
     predictor = Predictor(None, checkpoint)
     clips = centre_clips(checkpoint, predictor, videos)
-    diversity = token_diversity(predictor.network, clips)
-    _, bridges = token_attention(predictor.network, clips)
+    diversity = token_diversity(predictor.model.network, clips)
+    _, bridges = token_attention(predictor.model.network, clips)
     frames = bridges[0].weights.shape[2]
     lines = [
-        f"{checkpoint} ({predictor.network.model_name}), {len(clips)} test videos",
+        f"{checkpoint} ({predictor.model.network.model_name}), {len(clips)} test videos",
         "",
         "| module | token cosine | attention correlation | "
         + " | ".join(f"t={t}" for t in range(frames))
@@ -116,7 +117,7 @@ def report(checkpoint: Path, videos: int) -> str:
         shares = mass.get(name)
         cells += [f"{share:.2f}" for share in shares] if shares else [""] * frames
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    mixing = former_mixing(predictor.network, clips)
+    mixing = former_mixing(predictor.model.network, clips)
     if mixing:
         columns = list(next(iter(mixing.values())))
         lines += ["", "| Former | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]

@@ -62,9 +62,6 @@ class FrameAverage(ClassifierModel):
     def no_weight_decay(self) -> set[str]:
         return {f"backbone.{name}" for name in self.backbone.no_weight_decay()}
 
-    def training_penalty(self) -> torch.Tensor | None:
-        return self.backbone.training_penalty()
-
 
 def _card(backbone: str, frames: int, params: int, flops: int) -> ModelCard:
     image = get_model_card(backbone)

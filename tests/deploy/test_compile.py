@@ -6,7 +6,7 @@ import torch
 import effvid
 from tests.conftest import small_input
 
-ONE_PER_FAMILY = ["mobileformer_26m", "vmf_xxs", "dualformer_t", "x3d_xs", "tsn_mobileformer_52m"]
+ONE_PER_FAMILY = ["mobileformer_26m", "vmf_xxs", "dualformer_t", "x3d_xs"]
 
 
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)

@@ -8,7 +8,7 @@ from effvid.models.fusion import fold_batchnorm
 from tests.conftest import reduced_model, small_input
 
 NORMS = (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
-FAMILIES = ["mobileformer_26m", "vmf_xxs", "x3d_xs", "dualformer_t", "tsn_mobileformer_52m"]
+FAMILIES = ["mobileformer_26m", "vmf_xxs", "x3d_xs", "dualformer_t"]
 
 
 @pytest.mark.parametrize("name", FAMILIES)

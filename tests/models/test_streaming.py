@@ -32,7 +32,7 @@ def _stream(model, clip, chunk):
 
 @pytest.mark.parametrize(
     ("name", "overrides"),
-    [(name, {}) for name in LADDER] + [("vmf_xxs", {"token_pre_norm": True})],
+    [(name, {}) for name in LADDER] + [("vmf_xxs", {"tokens_per_frame": True})],
 )
 def test_streaming_in_chunks_equals_the_whole_clip(name, overrides):
     model = _causal(name, **overrides)
@@ -71,7 +71,7 @@ def test_memory_and_cost_per_frame_do_not_grow_with_the_stream():
 
 
 @pytest.mark.parametrize(
-    "overrides", [dict(factorized_depthwise=True), dict(token_identity=True)], ids=str
+    "overrides", [dict(factorized_depthwise=True), dict(temporal_kernel=1)], ids=str
 )
 def test_streaming_with_other_switches(overrides):
     model = _causal("vmf_xxs", **overrides)

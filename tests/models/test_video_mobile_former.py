@@ -4,13 +4,7 @@ import pytest
 import torch
 
 import effvid
-from effvid.models.layers.tokens import mean_pairwise_cosine
-from effvid.models.mobile_former import (
-    Former,
-    FormerToMobile,
-    MobileFormerBlock,
-    MobileFormerDownBlock,
-)
+from effvid.models.mobile_former import MobileFormerBlock, MobileFormerDownBlock
 from effvid.models.video_mobile_former import FactorizedDepthwiseConv3d
 
 LADDER = effvid.list_models("vmf_*")
@@ -55,8 +49,6 @@ ABLATIONS = {
     "stem_temporal_stride": dict(stem_temporal_stride=2),
     "tokens_per_frame": dict(tokens_per_frame=True),
     "tokens_per_frame_stem_stride": dict(tokens_per_frame=True, stem_temporal_stride=2),
-    "token_pre_norm": dict(token_pre_norm=True),
-    "token_pre_norm_per_frame": dict(token_pre_norm=True, tokens_per_frame=True),
 }
 
 
@@ -184,104 +176,3 @@ def test_tokens_per_frame_share_the_weights_and_equal_per_clip_on_one_frame():
         torch.testing.assert_close(per_frame(one_frame), per_clip(one_frame))
         tokens = per_frame.forward_features(torch.randn(2, 3, 4, 64, 64))[1]
         assert not torch.allclose(tokens[:, 0], tokens[:, 1], atol=1e-3)  # each read its frame
-
-
-@pytest.mark.parametrize("switch", ["token_identity", "token_pre_norm"])
-def test_token_switches_change_the_computation_not_the_weights(switch):
-    """`token_identity` and `token_pre_norm` add no parameter: a state dict loads with either on
-    or off, the outputs differ, the plain model loads the switched one's weights back, and the
-    image model keeps both off."""
-    plain = effvid.create_model("vmf_xxs", num_classes=5).eval()
-    _randomise(plain)
-    switched = effvid.create_model("vmf_xxs", num_classes=5, **{switch: True}).eval()
-    report = effvid.load_checkpoint(switched, plain.state_dict())
-    assert not report.missing and not report.unexpected
-    back = effvid.create_model("vmf_xxs", num_classes=5).eval()
-    effvid.load_checkpoint(back, switched.state_dict())
-    clip = torch.randn(2, 3, 4, 64, 64)
-    with torch.no_grad():
-        assert not torch.allclose(switched(clip), plain(clip), atol=1e-4)
-        torch.testing.assert_close(back(clip), plain(clip))
-    assert not getattr(effvid.create_model("mobileformer_52m"), switch)
-
-
-def test_pre_norm_keeps_the_tokens_apart_when_the_former_attends_uniformly():
-    """A Former attending uniformly adds the same vector to every token. Post-norm (the
-    authors') then pulls the tokens together; pre-norm leaves their differences as they were."""
-    torch.manual_seed(0)
-    tokens = torch.randn(1, 3, 16)
-    outputs = {}
-    for pre_norm in (False, True):
-        former = Former(16, num_heads=2, pre_norm=pre_norm)
-        with torch.no_grad():
-            former.q.weight.zero_()  # equal scores: uniform attention
-            former.channel_mlp.weight.zero_()
-            former.channel_mlp.bias.normal_(0.0, 10.0)  # the update: one large vector
-            former.ffn[-1].weight.zero_()  # no FFN update
-            former.ffn[-1].bias.zero_()
-            outputs[pre_norm] = former(tokens)
-    assert mean_pairwise_cosine(outputs[False]) > mean_pairwise_cosine(tokens) + 0.5
-    differences = outputs[True][:, 1:] - outputs[True][:, :1]
-    torch.testing.assert_close(differences, tokens[:, 1:] - tokens[:, :1])
-
-
-def test_pre_norm_tokens_reach_the_convs_and_the_head_normalised():
-    """A pre-norm token stream grows with every update added to it. Former->Mobile (and the
-    dynamic ReLUs, which read the same tokens) and the head read it normalised: a first version
-    that let them read the raw stream diverged in training, its growth fed back through the
-    convs into the next bridge."""
-    model = effvid.create_model("vmf_xxs", num_classes=5, token_pre_norm=True).eval()
-    with torch.no_grad():
-        model.tokens.weight.mul_(100.0)  # a stream far from unit scale
-    read = []
-    for module in model.modules():
-        if isinstance(module, FormerToMobile):
-            module.register_forward_hook(lambda module, args, output: read.append(args[1]))
-    with torch.no_grad():
-        read.append(model.forward_features(torch.randn(2, 3, 4, 64, 64)).tokens)
-    assert len(read) == 9
-    for tokens in read:
-        torch.testing.assert_close(
-            tokens.mean(-1), torch.zeros(tokens.shape[:-1]), atol=1e-4, rtol=0
-        )
-        torch.testing.assert_close(
-            tokens.std(-1, correction=0), torch.ones(tokens.shape[:-1]), atol=1e-3, rtol=0
-        )
-
-
-@pytest.mark.parametrize("per_frame", [False, True])
-def test_token_identity_trains_with_either_token_layout(per_frame):
-    model = effvid.create_model(
-        "vmf_xxs", num_classes=5, token_identity=True, tokens_per_frame=per_frame
-    )
-    torch.nn.functional.cross_entropy(
-        model(torch.randn(2, 3, 4, 64, 64)), torch.tensor([0, 4])
-    ).backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-
-
-def test_token_diversity_penalises_merged_tokens_in_training_only():
-    """`token_diversity=w` hands the trainer, once per training forward, w times the tokens'
-    mean pairwise cosine after each block; gradient steps on it pull the tokens apart; eval
-    outputs and the weights are those of the plain model, and the image model keeps it off."""
-    torch.manual_seed(0)
-    plain = effvid.create_model("vmf_xxs", num_classes=5)
-    model = effvid.create_model("vmf_xxs", num_classes=5, token_diversity=0.5)
-    assert not effvid.load_checkpoint(model, plain.state_dict()).missing
-    clip = torch.randn(2, 3, 4, 64, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(model.eval()(clip), plain.eval()(clip))
-    assert model.training_penalty() is None and plain.train()(clip) is not None
-    assert plain.training_penalty() is None
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    penalties = []
-    for _ in range(5):
-        model.train()(clip)
-        penalty = model.training_penalty()
-        assert model.training_penalty() is None  # handed over once
-        penalties.append(penalty.item())
-        optimizer.zero_grad()
-        penalty.backward()
-        optimizer.step()
-    assert 0 < penalties[0] <= 0.5 and penalties[-1] < penalties[0] / 2
-    assert effvid.create_model("mobileformer_52m").token_diversity == 0

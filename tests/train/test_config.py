@@ -128,12 +128,12 @@ def test_model_args_overrides_add_to_each_other_and_to_the_recipe(tmp_path):
     """model.args is free-form (the model checks it), but overrides of its keys still merge:
     each one used to replace the whole mapping, so only the last survived, silently."""
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("model: {name: vmf_xxs, args: {token_identity: true}}\n")
+    recipe.write_text("model: {name: vmf_xxs, args: {drop_path_rate: 0.1}}\n")
     overrides = ["model.args.global_branch=false", "model.args.stem_channels=9"]
     args = load_config(recipe, overrides)["model"]["args"]
-    assert args == {"token_identity": True, "global_branch": False, "stem_channels": 9}
+    assert args == {"drop_path_rate": 0.1, "global_branch": False, "stem_channels": 9}
     replaced = load_config(recipe, ["model.args={causal: true}"])["model"]["args"]
-    assert replaced == {"token_identity": True, "causal": True}
+    assert replaced == {"drop_path_rate": 0.1, "causal": True}
 
 
 @pytest.mark.parametrize("lr", [0, 0.0, -1e-3])

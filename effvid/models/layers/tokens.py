@@ -27,9 +27,3 @@ def mean_pairwise_cosine(vectors: torch.Tensor) -> torch.Tensor:
     gram = unit @ unit.transpose(1, 2)  # (sets, M, M)
     off_diagonal = gram.sum(dim=(1, 2)) - gram.diagonal(dim1=1, dim2=2).sum(dim=1)
     return (off_diagonal / (count * (count - 1))).mean()
-
-
-def with_identity(tokens: torch.Tensor, identity: torch.Tensor | None) -> torch.Tensor:
-    """Tokens plus their identity embedding (M, D), broadcast over batch (and frames), or the
-    tokens alone when there is none (see `MobileFormer`'s `token_identity`)."""
-    return tokens if identity is None else tokens + identity

@@ -1,6 +1,6 @@
-"""benchmarks/study.py: arms of matched cost at both tasks' inputs, the tuning rule, the paired
-intervals and the report (training is covered by tests/engine; the study is run by hand, see
-benchmarks/ABLATIONS.md)."""
+"""study.py: arms of matched cost at both tasks' inputs, the tuning rule, the paired intervals
+and the report (training is covered by effvid's tests/train; the study is run by hand, see
+ABLATIONS.md)."""
 
 import json
 from pathlib import Path
@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from effvid import count_flops, create_model
-from tests.benchmarks import load_script
+from vmf_tokens.tests import load_script
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "study.py"
+pytestmark = pytest.mark.research
+SCRIPT = Path(__file__).parents[1] / "study.py"
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +125,7 @@ def test_demo_pair_reads_each_relation_of_the_global_task_off_the_predicted_clas
 
 @pytest.mark.parametrize("task", ["local", "global", "global_relative"])
 def test_demo_pair_overrides_build_the_cnn_alone_at_vmf_xxs_cost_on_the_task(demo_pair, task):
-    """benchmarks/demo_pair.py passes its arms to `effvid demo` as recipe overrides: they must
+    """demo_pair.py passes its arms to `effvid demo` as recipe overrides: they must
     survive the recipe parser, build the global-branch-free CNN at VMF-XXS's MACs on the task's
     input, and on the global task read that task's data at each arm's study-picked rate."""
     from effvid.train.config import load_config
@@ -223,7 +224,7 @@ def test_demo_pair_runs_the_second_size_pair_on_the_global_task_at_study_picked_
     demo_pair,
 ):
     """On the global task VMF-XS runs at the rate the study's rule picks from its recorded
-    tuning runs (its first session; 1.6e-3 there), and its CNN alone, which the study never
+    tuning runs (its first round; 1.6e-3 there), and its CNN alone, which the study never
     tuned, at the CNN alone's pick; VMF-XXS keeps its own pick."""
     from effvid.train.config import load_config
 

@@ -1,11 +1,13 @@
-"""benchmarks/token_attention_stats.py: how a Former mixes the tokens, the measure behind the
-collapse mechanism written in benchmarks/ABLATIONS.md."""
+"""token_attention_stats.py: how a Former mixes the tokens, the measure behind the collapse
+mechanism written in ABLATIONS.md."""
 
 import pytest
 import torch
 
 import effvid
-from tests.benchmarks import load_script
+from vmf_tokens.tests import load_script
+
+pytestmark = pytest.mark.research
 
 
 @pytest.fixture(scope="module")
