@@ -387,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="list the registered models with their costs")
     models.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'vmf_*'")
-    models.add_argument("--format", choices=TABLE_STYLES, default="table")
+    models.add_argument("--format", choices=TABLE_STYLES, default="table", help="table style")
     models.add_argument(
         "--flops", action="store_true", help="count params and FLOPs now instead of reading cards"
     )
@@ -440,18 +440,23 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_export)
 
     bench = commands.add_parser("bench", help="measure latency and throughput of a model")
-    bench.add_argument("--model", required=True)
-    bench.add_argument("--batch", type=positive_int, default=1)
+    bench.add_argument("--model", required=True, help="registered model name")
+    bench.add_argument("--batch", type=positive_int, default=1, help="clips per call")
     bench.add_argument("--threads", type=positive_int, help="intra-op threads (default: torch's)")
-    bench.add_argument("--runtime", choices=["eager", "compile", "onnxruntime"], default="eager")
-    bench.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    bench.add_argument(
+        "--runtime",
+        choices=["eager", "compile", "onnxruntime"],
+        default="eager",
+        help="what runs it",
+    )
+    bench.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="precision")
     bench.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")
     bench.add_argument(
         "--frames", type=positive_int, help="clip length (default: the model card's)"
     )
     bench.add_argument("--size", type=positive_int, help="crop size (default: the model card's)")
-    bench.add_argument("--warmup", type=non_negative_int, default=3)
-    bench.add_argument("--runs", type=positive_int, default=10)
+    bench.add_argument("--warmup", type=non_negative_int, default=3, help="untimed calls first")
+    bench.add_argument("--runs", type=positive_int, default=10, help="timed calls")
     bench.add_argument("--csv", type=Path, default=Path("effvid_bench.csv"), help="results file")
     bench.set_defaults(run=_bench)
 
@@ -469,9 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--config", type=Path, help="the recipe (default: the one the checkpoint was trained with)"
     )
-    evaluate.add_argument("--checkpoint", type=Path, required=True)
+    evaluate.add_argument("--checkpoint", type=Path, required=True, help="trained weights")
     evaluate.add_argument("overrides", nargs="*", help="section.key=value, e.g. eval.clips=4")
-    evaluate.add_argument("--split", default="val", choices=["val", "test"])
+    evaluate.add_argument("--split", default="val", choices=["val", "test"], help="which split")
     evaluate.add_argument("--output", type=Path, help="results folder (default: output.dir)")
     evaluate.add_argument(
         "--time-order",
@@ -485,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="label videos, a few or a whole collection")
     _collection_arguments(predict)
     predict.add_argument("--onnx", type=Path, help="an exported model instead")
-    predict.add_argument("--top-k", type=positive_int, default=5)
+    predict.add_argument("--top-k", type=positive_int, default=5, help="classes per record")
     predict.add_argument(
         "--output", type=Path, help="write records as they come (.jsonl or .csv); reruns resume"
     )
@@ -571,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     make_demo.add_argument("--num-frames", type=positive_int, help="frames per video")
     make_demo.add_argument("--frame-size", type=positive_int, help="even frame side, pixels")
-    make_demo.add_argument("--seed", type=non_negative_int)
+    make_demo.add_argument("--seed", type=non_negative_int, help="generation seed (default: 0)")
     make_demo.add_argument("--workers", type=positive_int, help="processes (default: one per core)")
     make_demo.set_defaults(run=_make_demo_data)
 
