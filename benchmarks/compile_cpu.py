@@ -26,7 +26,7 @@ import torch._dynamo
 from torch.profiler import ProfilerActivity, profile
 
 import effvid
-from effvid.deploy.benchmark import fingerprint
+from effvid.deploy.benchmark import fingerprint, interleaved_times
 from effvid.models.fusion import fold_batchnorm
 
 REPORT = Path("benchmarks/results/compile_cpu")
@@ -82,15 +82,8 @@ def main() -> None:
                 "max_abs_difference": error,
             }
             print(f"{name} {variant}: compiled in {seconds:.1f} s, {breaks} graph breaks")
-    times = {key: [] for key in calls}
     with torch.inference_mode():
-        for call in calls.values():  # warm-up
-            call()
-        for _ in range(args.rounds):
-            for key, call in calls.items():
-                start = time.perf_counter()
-                call()
-                times[key].append(1000 * (time.perf_counter() - start))
+        times = interleaved_times(calls, args.rounds)
         operators = {key: top_operators(call) for key, call in calls.items()}
     rows = []
     for (name, variant), values in times.items():

@@ -11,11 +11,11 @@ import argparse
 import copy
 import platform
 import statistics
-import time
 
 import torch
 
 import effvid
+from effvid.deploy.benchmark import interleaved_times
 from effvid.models.dualformer import GlobalPyramidAttention, LocalWindowAttention
 
 
@@ -58,13 +58,9 @@ def main() -> None:
     clip = torch.randn(1, 3, args.frames, 224, 224)
     with torch.inference_mode():
         difference = (model(clip) - naive(clip)).abs().max().item()
-        times = {"effvid": [], "official-style": []}
-        for _ in range(args.runs):  # interleaved, so that machine load hits both alike
-            for name, candidate in (("effvid", model), ("official-style", naive)):
-                start = time.perf_counter()
-                candidate(clip)
-                times[name].append(time.perf_counter() - start)
-    ours, theirs = (statistics.median(times[k]) for k in ("effvid", "official-style"))
+        candidates = {"effvid": lambda: model(clip), "official-style": lambda: naive(clip)}
+        times = interleaved_times(candidates, args.runs)  # milliseconds
+    ours, theirs = (statistics.median(times[k]) / 1000 for k in ("effvid", "official-style"))
     print(
         f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
         f"torch {torch.__version__}; input 1x3x{args.frames}x224x224; {args.runs} runs each"

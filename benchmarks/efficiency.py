@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 import effvid
-from effvid.deploy.benchmark import fingerprint
+from effvid.deploy.benchmark import fingerprint, interleaved_times
 from effvid.deploy.onnx_export import export_onnx
 from effvid.deploy.quantize import quantize_int8
 from effvid.inference.onnx_runtime import OnnxRunner
@@ -75,16 +75,9 @@ def candidates(folder: Path, models: list[str], threads: int, runtimes: list[str
 
 
 def measure(calls: dict, rounds: int, warmup: int = 2) -> dict:
-    for call, _ in calls.values():
-        for _ in range(warmup):
-            call()
-    times = {key: [] for key in calls}
-    for _ in range(rounds):
-        for key, (call, _) in calls.items():
-            start = time.perf_counter()
-            call()
-            times[key].append((time.perf_counter() - start) * 1000)
-    return times
+    return interleaved_times(
+        {key: call for key, (call, _) in calls.items()}, rounds, warmup=warmup
+    )
 
 
 def main() -> None:

@@ -15,23 +15,10 @@ from contextlib import nullcontext
 import torch
 
 import effvid
-from effvid.deploy.benchmark import fingerprint
+from effvid.deploy.benchmark import fingerprint, time_calls
 from effvid.models.fusion import fold_batchnorm
 
 MODELS = ["vmf_xs", "vmf_s", "x3d_xs", "x3d_s", "dualformer_t"]
-
-
-def _timed(call, device: str, runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        call()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    return times
 
 
 def inference(name: str, device: str, batch: int, dtype: str, compiled: bool, runs: int) -> dict:
@@ -52,7 +39,7 @@ def inference(name: str, device: str, batch: int, dtype: str, compiled: bool, ru
     for _ in range(3):
         call()
     prepare = time.perf_counter() - start
-    times = _timed(call, device, runs)
+    times = time_calls(call, runs, device)
     median = statistics.median(times)
     return {
         "model": name,
@@ -84,7 +71,7 @@ def training(name: str, device: str, batch: int, dtype: str, runs: int) -> dict:
 
     for _ in range(3):
         step()
-    times = _timed(step, device, runs)
+    times = time_calls(step, runs, device)
     return {
         "model": name,
         "mode": "training",

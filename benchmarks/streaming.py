@@ -22,13 +22,12 @@ the same to the end).
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 import effvid
-from effvid.deploy.benchmark import _PeakMemory, fingerprint
+from effvid.deploy.benchmark import PeakMemory, fingerprint, interleaved_times
 from effvid.deploy.onnx_export import export_onnx
 from effvid.deploy.stream_export import export_stream_step
 from effvid.inference.onnx_runtime import OnnxRunner, OnnxStream
@@ -90,18 +89,10 @@ def speed(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
         calls, states = _speed_candidates(Path(folder), args.threads)
-        for call in calls.values():
-            for _ in range(3):
-                call()
-        times = {key: [] for key in calls}
-        for _ in range(args.rounds):
-            for key, call in calls.items():
-                start = time.perf_counter()
-                call()
-                times[key].append((time.perf_counter() - start) * 1000)
+        times = interleaved_times(calls, args.rounds, warmup=3)
         memory = {}
         for key, call in calls.items():
-            meter = _PeakMemory("cpu")
+            meter = PeakMemory("cpu")
             meter.start()
             for _ in range(5):
                 call()

@@ -14,7 +14,7 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -98,7 +98,7 @@ class BenchResult:
         return {k: "" if v is None else str(v) for k, v in {**fields, **self.environment}.items()}
 
 
-class _PeakMemory:
+class PeakMemory:
     """Peak memory above the level at `start()` (before the first call, so activations and
     runtime workspaces count): Linux VmHWM (CPU) or CUDA's allocator peak; None where neither is
     available."""
@@ -132,8 +132,8 @@ class _PeakMemory:
         return None if peak is None or self.base is None else (peak - self.base) / 1024
 
 
-def _time_runs(run: Callable[[], object], runs: int, device: str) -> list[float]:
-    """Wall time of each call, in milliseconds."""
+def time_calls(run: Callable[[], object], runs: int, device: str = "cpu") -> list[float]:
+    """Wall time of each of `runs` calls of `run`, in milliseconds (on a GPU: CUDA events)."""
     times = []
     for _ in range(runs):
         if device == "cuda":
@@ -147,6 +147,26 @@ def _time_runs(run: Callable[[], object], runs: int, device: str) -> list[float]
             begin = time.perf_counter()
             run()
             times.append((time.perf_counter() - begin) * 1000)
+    return times
+
+
+def interleaved_times(
+    calls: Mapping[Hashable, Callable[[], object]],
+    rounds: int,
+    *,
+    warmup: int = 1,
+    device: str = "cpu",
+) -> dict[Hashable, list[float]]:
+    """Milliseconds of each candidate call, `rounds` rounds in which every candidate runs once
+    in turn (after `warmup` untimed calls each), so that a disturbance of the machine hits all
+    candidates alike: {key: [ms per round]}."""
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    times: dict[Hashable, list[float]] = {key: [] for key in calls}
+    for _ in range(rounds):
+        for key, call in calls.items():
+            times[key] += time_calls(call, 1, device)
     return times
 
 
@@ -215,11 +235,11 @@ def _benchmark(model, input_shape, name, runtime, dtype, device, warmup, runs) -
     if runtime != "onnxruntime":  # as deployed (ONNX Runtime folds them itself)
         model = fold_batchnorm(model, torch.zeros(*input_shape, device=device))
     clips = torch.randn(*input_shape, generator=torch.Generator().manual_seed(0)).to(device)
-    memory = _PeakMemory(device)
+    memory = PeakMemory(device)
     memory.start()
     run, prepare_s = _runner(model, clips, runtime, dtype, device, threads)
-    _time_runs(run, warmup, device)
-    times = _time_runs(run, runs, device)
+    time_calls(run, warmup, device)
+    times = time_calls(run, runs, device)
     quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
     median = statistics.median(times)
     return BenchResult(
