@@ -4,8 +4,8 @@ goes, and whether inductor's weight freezing changes the verdict.
     python benchmarks/compile_cpu.py [--models vmf_xxs vmf_xs x3d_xs] [--threads 2] [--rounds 10]
 
 Each model at its model card's input, batch 1, fp32, BatchNorms folded, in inference mode, as
-`effvid benchmark` times it. Candidates: eager; `torch.compile` with inductor's defaults (the
-`effvid benchmark --runtime compile` path); the same with `freezing` (inductor takes the
+`effvid bench` times it. Candidates: eager; `torch.compile` with inductor's defaults (the
+`effvid bench --runtime compile` path); the same with `freezing` (inductor takes the
 weights as constants: it folds them and pre-packs convolution and linear weights into oneDNN's
 layout, the setting PyTorch documents for CPU inference). For each compiled candidate: compile
 seconds (first call), graph breaks (`torch._dynamo.explain`), and the operators taking the most
