@@ -11,6 +11,7 @@ import pytest
 from effvid.data import (
     AnnotationError,
     load_annotations,
+    read_classes_file,
     read_folder_tree,
     read_hmdb51,
     read_kinetics,
@@ -231,11 +232,21 @@ def test_list_file_separators_names_and_spaces(tmp_path):
     ("labels", "message"),
     [
         # a typo among 0..2 would make a 100-class model; the outlier's line is named
-        (["0", "1", "99", "2"], r"list.txt:3: label 99: .* \(labels 0..2 are all used\)"),
+        (
+            ["0", "1", "99", "2"],
+            r"list.txt:3: label 99: without a classes file integer labels "
+            r"must run from 0 to N-1 with every label used \(labels 0..2 are all used\); a typo\? "
+            r"A classes file \(data.classes\) declares classes that have no videos",
+        ),
         (["1", "2", "3"], r"list.txt:1: label 1: .* \(no video has label 0\)"),
         (["0", "2"], r"list.txt:2: label 2: .* \(labels 0..0 are all used\)"),
         # integers and names mixed would map to the wrong classes
         (["0", "run", "1"], r"list.txt:2: class name 'run' in a file of integer labels"),
+        (
+            ["5", "7", "run"],
+            r"list.txt:3: class name 'run' in a file of integer labels \(line 1: "
+            r"'5'\); use one kind of label, or give a classes file",
+        ),
     ],
 )
 def test_list_file_without_classes_refuses_labels_it_cannot_trust(tmp_path, labels, message):
@@ -304,3 +315,11 @@ def test_class_folders_are_ordered_by_code_point_whatever_their_case(tmp_path):
         "banana/1": 3,
     }
     assert load_annotations(tmp_path).classes == videos.classes
+
+
+def test_a_classes_file_gives_the_names_in_label_order(tmp_path):
+    (tmp_path / "classes.txt").write_text("swim\njump\n\nrun\n")
+    assert read_classes_file(tmp_path / "classes.txt") == ["swim", "jump", "run"]
+    _touch(tmp_path, "a.mp4", "b.mp4", "c.mp4")
+    (tmp_path / "list.txt").write_text("a.mp4 0\nb.mp4 2\nc.mp4 1\n")
+    assert read_list_file(tmp_path / "list.txt").classes == ["0", "1", "2"]

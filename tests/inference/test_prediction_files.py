@@ -60,3 +60,49 @@ def test_a_file_cut_between_two_videos_keeps_both(tmp_path):
     assert recorded_videos(path) == ["a.mp4", "b.mp4"]
     assert PredictionFile(path).done == {"a.mp4", "b.mp4"}
     assert len(read_records(path)) == 2
+
+
+def test_a_record_is_the_mean_probability_of_the_clips_with_its_best_labels():
+    logits = torch.tensor([[4.0, 1.0, 0.0, 0.0, 1.0], [0.0, 0.5, 0.0, 0.0, 6.0]])
+    mean = logits.softmax(-1).mean(0)
+    record = prediction_record("v.mp4", logits, [(0.0, 1.0), (1.0, 2.0)], k=3,
+                               class_names=CLASSES, timeline=False)  # fmt: skip
+    order = mean.argsort(descending=True)[:3].tolist()
+    assert [e["label"] for e in record["top"]] == ["4", "jump", "run"]  # 5 logits, 4 names
+    assert order[:2] == [4, 0]
+    assert [e["score"] for e in record["top"]] == [round(float(mean[i]), 5) for i in order]
+    assert record["top"][0]["score"] != float(mean[4])  # rounded to 5 digits
+
+
+def test_a_timeline_has_one_window_per_clip_with_its_own_labels():
+    logits = torch.tensor([[3.0, 0.0, 0.0, 0.0], [0.0, 0.0, 3.0, 0.0]])
+    spans = [(0.12345, 1.23456), (1.0001, 2.0004)]
+    record = prediction_record("v.mp4", logits, spans, k=1, class_names=CLASSES, timeline=True)
+    score = round(float(logits[0].softmax(-1)[0]), 5)
+    assert record == {
+        "video": "v.mp4",
+        "timeline": [
+            {"start": 0.123, "end": 1.235, "top": [{"label": "jump", "score": score}]},
+            {"start": 1.0, "end": 2.0, "top": [{"label": "swim", "score": score}]},
+        ],
+    }
+
+
+def test_csv_rows_rank_from_1_and_leave_the_span_empty_without_a_timeline(tmp_path):
+    path = tmp_path / "new folder" / "inside" / "p.csv"  # folders made as needed
+    sink = PredictionFile(path)
+    top = [{"label": "run", "score": 0.75}, {"label": "jump", "score": 0.25}]
+    sink.write({"video": "ä.mp4", "top": top})
+    sink.close()
+    assert (
+        path.read_bytes()
+        == ("video,start,end,rank,label,score\nä.mp4,,,1,run,0.75\nä.mp4,,,2,jump,0.25\n").encode()
+    )
+
+
+def test_an_empty_file_gets_the_csv_header_and_a_wrong_suffix_is_refused(tmp_path):
+    (tmp_path / "p.csv").touch()
+    PredictionFile(tmp_path / "p.csv").close()
+    assert (tmp_path / "p.csv").read_text() == "video,start,end,rank,label,score\n"
+    with pytest.raises(ValueError, match=r"--output must end in \.jsonl or \.csv, got 'p\.txt'"):
+        PredictionFile(tmp_path / "p.txt")
