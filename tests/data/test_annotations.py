@@ -4,6 +4,7 @@ Readers only look for the video files, so empty files stand in for videos here.
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -323,3 +324,48 @@ def test_a_classes_file_gives_the_names_in_label_order(tmp_path):
     _touch(tmp_path, "a.mp4", "b.mp4", "c.mp4")
     (tmp_path / "list.txt").write_text("a.mp4 0\nb.mp4 2\nc.mp4 1\n")
     assert read_list_file(tmp_path / "list.txt").classes == ["0", "1", "2"]
+
+
+def test_kinetics_videos_are_looked_for_under_the_root_given(tmp_path):
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "val.csv").write_text(KINETICS_CSV)
+    _touch(tmp_path, "lists/--07WQ2iBlw.mp4", "clips/--07WQ2iBlw_000001_000011.mp4")
+    videos = read_kinetics(tmp_path / "lists" / "val.csv", tmp_path / "clips")
+    assert [r.path for r in videos.records] == [tmp_path / "clips/--07WQ2iBlw_000001_000011.mp4"]
+    assert videos.source == str(tmp_path / "lists" / "val.csv")
+
+
+def test_kinetics_csv_with_a_byte_order_mark_and_a_line_break_in_a_quoted_label(tmp_path):
+    text = 'label,youtube_id,time_start,time_end,split\r\n"tai\r\nchi",abc,1,11,train\r\n'
+    (tmp_path / "train.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())  # as Excel saves it
+    _touch(tmp_path, "abc_000001_000011.mp4")
+    videos = read_kinetics(tmp_path / "train.csv")
+    assert videos.classes == ["tai\r\nchi"] and [r.label for r in videos.records] == [0]
+
+
+def test_kinetics_test_csv_without_labels_or_classes_has_no_classes(tmp_path):
+    (tmp_path / "test.csv").write_text("youtube_id,time_start,time_end,split\nabc,0,10,test\n")
+    videos = read_kinetics(tmp_path / "test.csv")
+    assert videos.classes == [] and videos.missing == ["abc_000000_000010"]
+
+
+def test_unreadable_annotations_and_folders_are_named(tmp_path):
+    here = re.escape(str(tmp_path))
+    with pytest.raises(AnnotationError, match=rf"^{here}/none\.csv: cannot read \("):
+        read_kinetics(tmp_path / "none.csv")
+    (tmp_path / "file.txt").touch()
+    with pytest.raises(AnnotationError, match=rf"^{here}/file\.txt: not a folder$"):
+        read_folder_tree(tmp_path / "file.txt")
+    _touch(tmp_path, "tree/run/a.mp4", "tree/dive/b.mp4", "tree/fly/c.mp4")
+    message = (
+        rf"^{tmp_path}/tree: class folders \['dive', 'fly'\] are not among the 2 classes given$"
+    )
+    with pytest.raises(AnnotationError, match=f"^{here}/{message}"):
+        read_folder_tree(tmp_path / "tree", classes=["run", "jump"])
+    videos = read_folder_tree(tmp_path / "tree", classes=["run", "jump", "dive", "fly"])
+    assert videos.source == str(tmp_path / "tree")
+    assert [(r.path, r.label) for r in videos.records] == [
+        (tmp_path / "tree/dive/b.mp4", 2),
+        (tmp_path / "tree/fly/c.mp4", 3),
+        (tmp_path / "tree/run/a.mp4", 0),
+    ]

@@ -2,6 +2,7 @@
 the fraction that stops a run is counted over the report they all share."""
 
 import copy
+import logging
 import pickle
 
 import pytest
@@ -45,3 +46,41 @@ def test_missing_videos_count_from_the_start_and_each_bad_video_once(tmp_path):
     report = read_bad_video_report(tmp_path / "bad.tsv")
     assert report["gone.mp4"].startswith("not found")
     assert set(report) == {"gone.mp4", "a.mp4", "b.mp4"}
+
+
+def test_five_percent_is_the_default_limit(tmp_path):
+    log = BadVideoLog(num_videos=20)
+    log.record(VideoDecodeError("a.mp4", "broken"))  # 1 of 20: within 5%, no report needed
+    with pytest.raises(TooManyBadVideos, match=r"2 of 20 .* max_bad_fraction=0.05; last: "):
+        log.record(VideoDecodeError("b.mp4", "broken"))
+
+
+def test_the_report_and_the_log_say_what_was_skipped_and_where_it_is_listed(tmp_path, caplog):
+    report = tmp_path / "new" / "run" / "bad.tsv"  # its folders are made
+    with caplog.at_level(logging.WARNING, logger="effvid"):
+        log = BadVideoLog(
+            num_videos=40, max_bad_fraction=0.1, report_path=report, missing=["x y.mp4", "z.mp4"]
+        )
+        log.record(VideoDecodeError("clips, part 1/a b.mp4", "moov atom\tnot found"))
+    assert report.read_text() == (
+        "x y.mp4\tnot found (listed in the annotation, not on disk)\n"
+        "z.mp4\tnot found (listed in the annotation, not on disk)\n"
+        "clips, part 1/a b.mp4\tmoov atom not found\n"
+    )
+    assert read_bad_video_report(report)["clips, part 1/a b.mp4"] == "moov atom not found"
+    assert caplog.messages == [
+        f"2 of 40 videos listed in the annotation are not on disk, listed in {report}",
+        "VideoDecodeError: cannot decode 'clips, part 1/a b.mp4' (moov atom\tnot found); "
+        f"skipped (3 of 40 videos unreadable so far, listed in {report})",
+    ]
+
+
+def test_without_a_report_the_log_still_counts_and_says_nothing_of_a_file(caplog):
+    with caplog.at_level(logging.WARNING, logger="effvid"):
+        log = BadVideoLog(num_videos=10, max_bad_fraction=0.5, missing=["m.mp4"], source="x.txt")
+        log.record(VideoDecodeError("a.mp4", "broken"))
+    assert caplog.messages == [
+        "1 of 10 videos listed in x.txt are not on disk",
+        "VideoDecodeError: cannot decode 'a.mp4' (broken); skipped (2 of 10 videos unreadable "
+        "so far)",
+    ]
