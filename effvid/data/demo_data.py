@@ -39,6 +39,7 @@ from effvid.data.progress import progress_bar
 from effvid.data.sampling import DenseSampler
 from effvid.data.staging import publish, staging_folder
 from effvid.data.transforms import ClipTransform, EvalTransform, TrainTransform
+from effvid.errors import InputError
 
 GENERATOR_VERSION = 2  # 2: the task is a parameter
 SPLITS = ("train", "val", "test")
@@ -93,7 +94,10 @@ class DemoParameters:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+            raise InputError(
+                f"demo task {self.task!r} is not a registered demo task "
+                f"(registered: {', '.join(TASKS)})"
+            )
         task = TASKS[self.task]
         if self.num_frames is None:
             object.__setattr__(self, "num_frames", task.num_frames)

@@ -132,10 +132,13 @@ class _StillScene(Scene):
 
 def test_a_registered_task_is_generated_and_accepted_by_recipes(tmp_path):
     from effvid.data.demo_data import TASKS, DemoTask, register_demo_task
+    from effvid.errors import InputError
     from effvid.train.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match=r"'still' is not a registered demo task \(registered:"):
         load_config({"data": {"demo_task": "still"}})
+    with pytest.raises(InputError, match=r"'still' is not a registered demo task \(registered:"):
+        make_demo_data(tmp_path / "none", task="still")
     task = DemoTask(_StillScene, ("a", "b"), {0: 0, 1: 1}, num_frames=6, frame_size=32)
     register_demo_task("still", task)
     try:

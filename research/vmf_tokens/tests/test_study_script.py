@@ -260,3 +260,18 @@ def test_demo_pair_report_records_the_runs_device(demo_pair, tmp_path, monkeypat
     on_cpu, _ = demo_pair.report("local", tmp_path, {"vmf_xxs": []})
     assert on_gpu["machine"] == "NVIDIA H200"
     assert "thread" not in on_cpu["machine"] and "torch" in on_cpu["machine"]
+
+
+def test_the_committed_report_is_what_its_runs_give(study):
+    """results/study.{json,md} follow from the runs they hold and the recorded tuning, as the
+    study's command (README: `--arms vmf_xxs vmf_xxs_identity cnn x3d dualformer --other-seeds
+    1`) summarises them: byte for byte."""
+    results = SCRIPT.parent / "results"
+    stored = json.loads((results / "study.json").read_text())
+    recorded = study.recorded_tuning(results / "study_tuning_recorded.json")
+    names = ("vmf_xxs", "vmf_xxs_identity", "cnn", "x3d", "dualformer")
+    arms = {t: [a for a in every if a.name in names] for t, every in study.arms_by_task(1).items()}
+    report = study.summarise(recorded + stored["runs"], arms)
+    text = json.dumps({"report": report, "runs": stored["runs"]}, indent=1) + "\n"
+    assert text == (results / "study.json").read_text()
+    assert study.markdown(report) == (results / "study.md").read_text()
