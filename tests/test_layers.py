@@ -6,9 +6,9 @@
     deploy     effvid.deploy    explain   effvid.explain    demo   effvid.demo
     command    effvid.cli
 
-The base modules may use each other; other parts on one row do not import each other (models and data are independent; training and
-inference are independent; deploy, explain and the demo job are independent). Every import
-counts, also the ones inside functions that load lazily.
+The base modules may use each other; other parts on one row do not import each other (models
+and data are independent; training and inference are independent; deploy, explain and the demo
+job are independent). Every import counts, also the ones inside functions that load lazily.
 """
 
 import ast

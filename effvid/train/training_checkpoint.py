@@ -71,7 +71,8 @@ def save_checkpoint(checkpoint: TrainingCheckpoint, path: str | Path) -> Path:
     """Write `checkpoint` atomically to `path`, after checking that what was written reads back."""
     path = Path(path)
     with atomic_write(path) as temporary:
-        torch.save(checkpoint.content(), temporary)
+        with temporary.open("wb") as handle:
+            torch.save(checkpoint.content(), handle)
         read_training_checkpoint(temporary, mmap=True)  # whole and readable, or we stop here
     return path
 
