@@ -106,3 +106,23 @@ def test_an_empty_file_gets_the_csv_header_and_a_wrong_suffix_is_refused(tmp_pat
     assert (tmp_path / "p.csv").read_text() == "video,start,end,rank,label,score\n"
     with pytest.raises(ValueError, match=r"--output must end in \.jsonl or \.csv, got 'p\.txt'"):
         PredictionFile(tmp_path / "p.txt")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_records_read_back_as_written(tmp_path, suffix):
+    records = [_record("a.mp4", 0), _record("b.mp4", 1, timeline=True), _record("c.mp4", 2)]
+    path = tmp_path / f"p{suffix}"
+    sink = PredictionFile(path)
+    for record in records:
+        sink.write(record)
+        assert record["video"] in sink.done
+    sink.close()
+    assert read_records(path) == records
+    assert len(records[1]["timeline"]) == 3 and recorded_videos(path) == ["a.mp4", "b.mp4", "c.mp4"]
+    assert recorded_videos(tmp_path / f"none{suffix}") == []
+
+
+def test_a_timeline_needs_one_span_per_clip():
+    with pytest.raises(ValueError):
+        prediction_record("v.mp4", torch.zeros(3, 4), [(0.0, 1.0)] * 2, k=1, class_names=CLASSES,
+                          timeline=True)  # fmt: skip
