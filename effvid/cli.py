@@ -570,9 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     make_demo.add_argument("--videos", type=positive_int, help="number of videos")
     make_demo.add_argument(
         "--task",
-        choices=["local", "global", "global_relative"],
-        help="local: actions of two digits (default); global: relations far apart in space "
-        "and time; global_relative: the same, each relation needing both key digits",
+        help="a registered demo task (default: local, ten time-ordered actions of two digits)",
     )
     make_demo.add_argument("--num-frames", type=positive_int, help="frames per video")
     make_demo.add_argument("--frame-size", type=positive_int, help="even frame side, pixels")

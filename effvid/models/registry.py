@@ -85,16 +85,25 @@ class UnknownModelError(EffvidError, KeyError):
         return str(self.args[0])
 
 
-def register_model(card: ModelCard) -> Callable[[Callable[..., nn.Module]], Callable]:
-    """Decorator: register `builder(**overrides) -> nn.Module` under `card.name`."""
+def register_model(
+    card: ModelCard, *, replace: bool = False
+) -> Callable[[Callable[..., nn.Module]], Callable]:
+    """Decorator: register `builder(**overrides) -> nn.Module` under `card.name`; with `replace`
+    a registered model's builder and card are replaced (e.g. by a builder that wraps the one
+    `model_builder` returns), otherwise a name registered twice is an error."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if card.name in _REGISTRY:
+        if card.name in _REGISTRY and not replace:
             raise InputError(f"model {card.name!r} is registered twice")
         _REGISTRY[card.name] = _Entry(builder, card)
         return builder
 
     return decorate
+
+
+def model_builder(name: str) -> Callable[..., nn.Module]:
+    """The function registered to build model `name` from its overrides."""
+    return _entry(name).builder
 
 
 def _entry(name: str) -> _Entry:

@@ -28,7 +28,6 @@ the three switches as constructor arguments, as the study's recipes give them
 (`model.args.token_identity=true`); without them the builder is effvid's own.
 """
 
-import dataclasses
 from collections.abc import Callable
 
 import torch
@@ -331,15 +330,15 @@ def _with_remedies(
 def register() -> None:
     """Let every `mobileformer_*` and `vmf_*` model take the remedy switches (once)."""
     for name in registry.list_models("mobileformer_*") + registry.list_models("vmf_*"):
-        entry = registry._REGISTRY[name]  # effvid's registry has no public replace
-        if getattr(entry.builder, "takes_remedies", False):
+        product, card = registry.model_builder(name), registry.get_model_card(name)
+        if getattr(product, "takes_remedies", False):
             continue
         base = name.removeprefix("mobileformer_")
         if name.startswith("vmf_"):
-            base = entry.card.extras["image_base"].removeprefix("mobileformer_")
+            base = card.extras["image_base"].removeprefix("mobileformer_")
             remedy_cls = RemedyVideoMobileFormer
         else:
             remedy_cls = RemedyMobileFormer
-        builder = _with_remedies(entry.builder, remedy_cls, MOBILE_FORMER_CONFIGS[base])
+        builder = _with_remedies(product, remedy_cls, MOBILE_FORMER_CONFIGS[base])
         builder.takes_remedies = True
-        registry._REGISTRY[name] = dataclasses.replace(entry, builder=builder)
+        registry.register_model(card, replace=True)(builder)
