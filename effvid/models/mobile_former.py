@@ -9,9 +9,9 @@ A MobileNet-like CNN ("Mobile") and a tiny Transformer over a few learnable glob
     Former->Mobile: every position queries the tokens (keys/values projected from the tokens).
 
 This file follows the first author's released code (github.com/AAboys/MobileFormer, commit
-b19a2a7) exactly, as described in effvid's spec `video_mobile_former.md` section 1: the dynamic
-channel gate in Mobile->Former, the inner residual of the stride-2 block, the lite bottleneck,
-the per-site channel shuffles of the 26M variant, the extra bridge after the last block and the
+b19a2a7) exactly (docs/models.md, "Where each model comes from"): the dynamic channel gate in
+Mobile->Former, the inner residual of the stride-2 block, the lite bottleneck, the per-site
+channel shuffles of the 26M variant, the extra bridge after the last block and the
 head that concatenates the pooled features with token 0. Parameter and buffer names equal the
 authors' checkpoints, so their state dicts load strictly.
 
@@ -666,7 +666,7 @@ class MobileFormer(ClassifierModel):
         return {"tokens.weight"} if self.tokens is not None else set()
 
 
-# Per-variant tables from the authors' code (spec section 1.9): stem width, lite block, blocks
+# Per-variant tables from the authors' code (its model factory): stem width, lite block, blocks
 # (expansion, out channels, stride), tokens M x D, head FC width, dropout of their recipe.
 # fmt: off
 MOBILE_FORMER_CONFIGS: dict[str, dict] = {

@@ -7,9 +7,9 @@ exchange information by cross-attention; the family spans 500M to 6G total FLOPs
 under 1G.
 
 No VMF code was ever released, and the method section is not available. Everything below the
-abstract level is effvid's reconstruction (spec `video_mobile_former.md` section 2): the image
-Mobile-Former of `mobile_former.py`, unchanged (its authors' code), with time added only where
-needed:
+abstract level is effvid's reconstruction (docs/models.md, "Where each model comes from"): the
+image Mobile-Former of `mobile_former.py`, unchanged (its authors' code), with time added only
+where needed:
 - every depthwise conv becomes 3x3x3 (temporal kernel 1 or 3, or (2+1)-D as an option), with
   spatial stride only; pointwise convs become 1x1x1; the stem is 3x3x3 with stride (1, 2, 2);
 - one token set per clip: the bridges attend over all T*H*W positions, the dynamic ReLUs get
@@ -218,7 +218,7 @@ VMF_SOURCE = (
     "cross-attention bridges, 0.5-6G total FLOPs [paper]; blocks, bridges, Former, dynamic ReLU "
     "and head from Mobile-Former's authors' code (AAboys/MobileFormer) [MF code]; 3x3x3 "
     "depthwise, 3x3x3 stem with stride (1,2,2), no temporal stride, tokens over T*H*W, "
-    "variant sizes and test views [effvid reconstruction, spec section 2]"
+    "variant sizes and test views [effvid reconstruction]"
 )
 
 
