@@ -75,9 +75,7 @@ def candidates(folder: Path, models: list[str], threads: int, runtimes: list[str
 
 
 def measure(calls: dict, rounds: int, warmup: int = 2) -> dict:
-    return interleaved_times(
-        {key: call for key, (call, _) in calls.items()}, rounds, warmup=warmup
-    )
+    return interleaved_times({key: call for key, (call, _) in calls.items()}, rounds, warmup=warmup)
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ A depthwise 3x3x3 conv with a residual (PEG) follows the first block of every st
 
 This file reproduces the official code (github.com/sail-sg/dualformer, commit 058c10c,
 `mmaction/models/backbones/dualformer.py` and the I3D head): same parameter names
-(`backbone.*`, `cls_head.fc_cls.*`, as in the official mmaction checkpoints), same outputs. What we changed, none of which changes an output at the
-official input size:
+(`backbone.*`, `cls_head.fc_cls.*`, as in the official mmaction checkpoints), same outputs.
+What we changed, none of which changes an output at the official input size:
 - attention runs through `scaled_dot_product_attention`, windows are made by reshape/permute, and
   every per-stage size is derived from the actual input instead of being fixed at construction;
 - so other input sizes work when they divide exactly (see `DualFormer.check_input_size`): the
