@@ -367,3 +367,11 @@ def test_unreadable_annotations_and_folders_are_named(tmp_path):
         (tmp_path / "tree/fly/c.mp4", 3),
         (tmp_path / "tree/run/a.mp4", 0),
     ]
+
+
+def test_list_file_videos_are_looked_for_under_the_root_given(tmp_path):
+    _touch(tmp_path, "lists/a.mp4", "clips/a.mp4")
+    (tmp_path / "lists" / "val.txt").write_text("a.mp4 0\n")
+    videos = read_list_file(tmp_path / "lists" / "val.txt", tmp_path / "clips", classes=["x"])
+    assert [r.path for r in videos.records] == [tmp_path / "clips" / "a.mp4"]
+    assert videos.source == str(tmp_path / "lists" / "val.txt")

@@ -84,3 +84,8 @@ def test_without_a_report_the_log_still_counts_and_says_nothing_of_a_file(caplog
         "VideoDecodeError: cannot decode 'a.mp4' (broken); skipped (2 of 10 videos unreadable "
         "so far)",
     ]
+
+
+def test_a_missing_video_fails_the_dataset_at_once_past_the_limit():
+    with pytest.raises(TooManyBadVideos, match=r"1 of 10 videos .*; 1 are missing$"):
+        BadVideoLog(num_videos=10, missing=["gone.mp4"])

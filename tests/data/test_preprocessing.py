@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from effvid.data import DenseSampler, Preprocessing, SegmentSampler, open_video
+from effvid.data.decoding import VideoInfo
 from effvid.data.preprocessing import EvalClips
 from tests.data.videos import clip_indices, write_indexed_video
 
@@ -93,3 +94,24 @@ def test_a_timeline_has_a_centred_clip_in_every_window(video):
             torch.testing.assert_close(clip, clips.read(reader, indices))
     assert again.spans == [(0.0, 0.5), (0.5, 1.0)]
     assert long.spans == [(0.0, 40 / 30)] and long.indices == [clips.frame_indices(40)]
+
+
+def _info(num_frames, fps):
+    return VideoInfo(num_frames=num_frames, fps=fps, duration=0.0, width=80, height=48)
+
+
+def test_timelines_follow_the_videos_rate_and_stay_inside_it():
+    clips = EvalClips(PLAIN)
+    assert clips.preprocessing == PLAIN
+    # 10 fps: 1.5 s windows are 15 frames, a 1.3 s stride 13; no window runs past frame 39
+    plan = clips.plan(_info(40, 10.0), window=1.5, stride=1.3)
+    assert plan.spans == [(0.0, 1.5), (1.3, 2.8)]
+    assert clips.plan(_info(40, 10.0), clips=1).spans == [(1.5, 2.5)]
+    # a rate the headers do not give: 30 fps
+    assert clips.plan(_info(40, 0.0), window=0.5).spans == [(0.0, 0.5), (0.5, 1.0)]
+    # windows and strides shorter than a frame: one frame, every frame
+    tiny = clips.plan(_info(6, 10.0), window=0.01, stride=0.01)
+    assert tiny.spans == [(s / 10, (s + 1) / 10) for s in range(6)]
+    assert tiny.indices == [[s] * 4 for s in range(6)]
+    every = clips.plan(_info(6, 10.0), window=0.5, stride=0.01)
+    assert [start for start, _ in every.spans] == [0.0, 0.1]

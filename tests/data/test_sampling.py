@@ -115,9 +115,9 @@ def test_short_videos_pad_from_frame_0_and_loop_from_anywhere():
 
 def test_clip_lengths_below_one_are_refused_and_one_is_fine():
     for bad in (dict(num_frames=0), dict(num_frames=4, sampling_rate=0)):
-        with pytest.raises(ValueError, match=r"num_frames and sampling_rate must be >= 1"):
+        with pytest.raises(ValueError, match=r"^num_frames and sampling_rate must be >= 1$"):
             DenseSampler(**bad)
-    with pytest.raises(ValueError, match=r"num_segments must be >= 1"):
+    with pytest.raises(ValueError, match=r"^num_segments must be >= 1$"):
         SegmentSampler(num_segments=0)
     assert DenseSampler(num_frames=1).frame_indices(9, view=0) == [4]
     assert SegmentSampler(num_segments=1).frame_indices(9, view=0) == [4]
