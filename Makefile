@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.effvid-installed
 
-.PHONY: demo test lint research-test docs
+.PHONY: demo test lint research-test test-quick mutation docs
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,17 @@ test: $(STAMP)
 
 research-test: $(STAMP)
 	$(BIN)/python -m pytest research -m research
+
+# Every test but the slow ones, those that start other processes, and the parity tests against
+# ../shared/reference (`make test` runs them all).
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not subprocess and not reference"
+
+# Mutation testing of the modules whose mistakes give silently wrong results, against their fast
+# tests ([tool.mutmut] in pyproject.toml; scores in docs/testing.md). Mutants go to mutants/.
+mutation: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children $${MUTATION_JOBS:-1}
+	$(BIN)/mutmut results
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
