@@ -76,16 +76,15 @@ def test_what_is_not_a_training_checkpoint_is_refused_by_name(tmp_path):
         read_training_checkpoint(tmp_path / "list.pth")
 
 
-def test_a_save_that_cannot_be_read_back_keeps_the_previous_file(tmp_path, monkeypatch):
+class _NotPlainData:
+    """A Python object: torch.save writes it, a weights-only load refuses it."""
+
+
+def test_a_save_that_cannot_be_read_back_keeps_the_previous_file(tmp_path):
     path = save_checkpoint(_checkpoint(epoch=1), tmp_path / "last.pth")
     before = path.read_bytes()
-
-    def truncating_save(content, file):
-        torch.serialization.save(content, file)
-        with open(file, "r+b") as handle:
-            handle.truncate(100)  # as if the disk filled up
-
-    monkeypatch.setattr(torch, "save", truncating_save)
+    unreadable = _checkpoint(epoch=2)
+    unreadable.state["object"] = _NotPlainData()
     with pytest.raises(CheckpointError):
-        save_checkpoint(_checkpoint(epoch=2), path)
+        save_checkpoint(unreadable, path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["last.pth"]
