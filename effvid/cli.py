@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from effvid.errors import EffvidError, InputError
+from effvid.inference import RUNTIMES
 from effvid.tables import TABLE_STYLES, render_table
 from effvid.train.time_order import TIME_ORDERS
 from effvid.version import __version__
@@ -190,6 +191,7 @@ def _predict(args: argparse.Namespace) -> int:
     summary = predict_collection(
         args.videos,
         onnx=args.onnx,
+        runtime=args.runtime,
         output=args.output,
         top_k=args.top_k,
         on_record=show,
@@ -240,8 +242,9 @@ def _stream(args: argparse.Namespace) -> int:
     if args.checkpoint is None and args.onnx is None:
         raise InputError("give --checkpoint (a causal VMF) or --onnx (effvid export --stream)")
     recognizer = LiveRecognizer(
-        args.checkpoint, model=args.model, onnx=args.onnx, window=args.window
-    )
+        args.checkpoint, model=args.model, onnx=args.onnx, runtime=args.runtime,
+        window=args.window,
+    )  # fmt: skip
     summary = run_stream(
         args.source,
         recognizer,
@@ -354,6 +357,15 @@ def positive_float(text: str) -> float:
     return _number(text, float, 0.0, strict=True)
 
 
+def _runtime_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        help="what runs the model: eager PyTorch for --checkpoint, ONNX Runtime (default) or "
+        "OpenVINO for --onnx",
+    )
+
+
 def _collection_arguments(parser: argparse.ArgumentParser) -> None:
     """What `predict` and `features` share: the inputs, the model, the clips, the pipeline."""
     parser.add_argument(
@@ -445,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=positive_int, help="intra-op threads (default: torch's)")
     bench.add_argument(
         "--runtime",
-        choices=["eager", "compile", "onnxruntime"],
+        choices=["eager", "compile", "onnxruntime", "openvino"],
         default="eager",
         help="what runs it",
     )
@@ -490,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="label videos, a few or a whole collection")
     _collection_arguments(predict)
     predict.add_argument("--onnx", type=Path, help="an exported model instead")
+    _runtime_argument(predict)
     predict.add_argument("--top-k", type=positive_int, default=5, help="classes per record")
     predict.add_argument(
         "--output", type=Path, help="write records as they come (.jsonl or .csv); reruns resume"
@@ -520,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--checkpoint", type=Path, help="a causal VMF (model.args.causal=true)")
     stream.add_argument("--model", help="registered model name (default: the checkpoint's)")
     stream.add_argument("--onnx", type=Path, help="a streaming step (effvid export --stream)")
+    _runtime_argument(stream)
     stream.add_argument(
         "--window",
         type=positive_int,

@@ -1,14 +1,15 @@
 """Latency and throughput of a model: warm-up, then the median and spread of repeated runs,
 with a fingerprint of the machine and software, appendable to a CSV file.
 
-Runtimes: 'eager' PyTorch, 'compile' (`torch.compile`, its compile time reported apart) and
-'onnxruntime' (the model exported to a temporary ONNX file); for the first two the BatchNorms
-are folded into the convolutions first, as ONNX Runtime folds them itself. CPU timings use a
-monotonic clock; on a GPU, CUDA events.
+Runtimes: 'eager' PyTorch, 'compile' (`torch.compile`, its compile time reported apart),
+'onnxruntime' and 'openvino' (the model exported to a temporary ONNX file); for the first two
+the BatchNorms are folded into the convolutions first, as the exported runtimes fold them. CPU
+timings use a monotonic clock; on a GPU, CUDA events.
 """
 
 import contextlib
 import csv
+import importlib
 import os
 import platform
 import statistics
@@ -28,7 +29,8 @@ from effvid.errors import InputError
 from effvid.models.fusion import fold_batchnorm
 from effvid.version import __version__
 
-RUNTIMES = ("eager", "compile", "onnxruntime")
+RUNTIMES = ("eager", "compile", "onnxruntime", "openvino")
+EXPORTED = {"onnxruntime": "fp32", "openvino": "fp32 or bf16"}  # run from an ONNX export
 DTYPES = ("fp32", "bf16")
 
 
@@ -54,12 +56,11 @@ def fingerprint(device: str, threads: int) -> dict[str, str]:
     }
     if device == "cuda":
         info["machine"] = torch.cuda.get_device_name()
-    try:
-        import onnxruntime
-
-        info["onnxruntime"] = onnxruntime.__version__
-    except ImportError:
-        info["onnxruntime"] = ""
+    for package in ("onnxruntime", "openvino"):
+        try:
+            info[package] = importlib.import_module(package).__version__
+        except ImportError:
+            info[package] = ""
     return info
 
 
@@ -172,16 +173,17 @@ def interleaved_times(
 
 def _runner(model, clips, runtime, dtype, device, threads) -> tuple[Callable[[], object], float]:
     """The call to time, and the seconds spent preparing it (compiling, exporting)."""
-    if runtime == "onnxruntime":
-        if dtype != "fp32" or device != "cpu":
-            raise InputError("the onnxruntime runtime runs fp32 on the CPU here")
+    if runtime in EXPORTED:
+        if device != "cpu" or (runtime == "onnxruntime" and dtype != "fp32"):
+            raise InputError(f"the {runtime} runtime runs {EXPORTED[runtime]} on the CPU here")
         from effvid.deploy.onnx_export import export_onnx
-        from effvid.inference.onnx_runtime import OnnxRunner
+        from effvid.inference.runtime import file_runner
 
+        precision = {"precision": dtype} if runtime == "openvino" else {}
         begin = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
             path = export_onnx(model, Path(folder) / "model.onnx", tuple(clips.shape))
-            runner = OnnxRunner(path, threads=threads)
+            runner = file_runner(runtime)(path, threads=threads, **precision)
         array = clips.numpy()
         return (lambda: runner(array)), time.perf_counter() - begin
     autocast = (
@@ -232,7 +234,7 @@ def benchmark_model(
 def _benchmark(model, input_shape, name, runtime, dtype, device, warmup, runs) -> BenchResult:
     threads = torch.get_num_threads()
     model = model.eval().to(device)
-    if runtime != "onnxruntime":  # as deployed (ONNX Runtime folds them itself)
+    if runtime not in EXPORTED:  # as deployed (the exported runtimes fold them themselves)
         model = fold_batchnorm(model, torch.zeros(*input_shape, device=device))
     clips = torch.randn(*input_shape, generator=torch.Generator().manual_seed(0)).to(device)
     memory = PeakMemory(device)
@@ -261,10 +263,19 @@ def _benchmark(model, input_shape, name, runtime, dtype, device, warmup, runs) -
 
 
 def append_csv(result: BenchResult, path: str | Path) -> Path:
-    """Append one result to a CSV file, writing the header when the file is new."""
+    """Append one result to a CSV file, writing the header when the file is new; a file with
+    other columns (another version's, or not a results file) is refused, never mixed."""
     path = Path(path)
     row = result.row()
     new = not path.exists() or path.stat().st_size == 0
+    if not new:
+        with path.open(newline="") as handle:
+            header = next(csv.reader(handle), [])
+        if header != list(row):
+            raise InputError(
+                f"{path} has other columns than a result of this effvid ({len(header)} vs "
+                f"{len(row)}): give another --csv file"
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(row))

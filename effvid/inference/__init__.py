@@ -1,2 +1,6 @@
 """Inference: prediction on videos and collections, live streams, and one interface over
 every runtime (`effvid.inference.runtime`)."""
+
+# What runs a model (`effvid.inference.runtime`); here, so that the command's options can name
+# them without loading torch.
+RUNTIMES = ("eager", "onnxruntime", "openvino")

@@ -248,6 +248,7 @@ def predict_collection(
     checkpoint: str | Path | None = None,
     onnx: str | Path | None = None,
     output: str | Path | None = None,
+    runtime: str | None = None,
     request: ClipRequest = ClipRequest(),
     top_k: int = 5,
     root: str | Path | None = None,
@@ -271,7 +272,7 @@ def predict_collection(
     from effvid.inference.predictor import Predictor
 
     context = setup_distributed(device)
-    predictor = Predictor(model, checkpoint, onnx=onnx, device=str(context.device))
+    predictor = Predictor(model, checkpoint, onnx=onnx, runtime=runtime, device=str(context.device))
     request = request.for_model(predictor.card)
     videos = collect_videos(inputs, root)
     sink, skip = None, frozenset()

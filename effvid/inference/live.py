@@ -71,11 +71,12 @@ class LiveRecognizer:
         *,
         model: str | None = None,
         onnx: str | Path | None = None,
+        runtime: str | None = None,
         window: int | None = None,
     ) -> None:
         if window is not None and window < 1:
             raise InputError(f"window must be at least 1 step, got {window}")
-        self.model = open_stream_model(checkpoint, model=model, onnx=onnx)
+        self.model = open_stream_model(checkpoint, model=model, onnx=onnx, runtime=runtime)
         self.info = self.model.info
         self.preprocessing = self.info.preprocessing
         self.clips = EvalClips(self.preprocessing)

@@ -7,8 +7,9 @@ step takes `frames` (B, 3, chunk, S, S) and `state.<layer>` tensors and gives `l
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -78,10 +79,17 @@ class OnnxRunner:
 
 
 class OnnxStream:
-    """A streaming step exported by `effvid export --stream`, run with ONNX Runtime:
+    """A streaming step exported by `effvid export --stream`, run with ONNX Runtime (or another
+    engine that runs ONNX files: `runner`, e.g. `OpenVinoRunner`):
     `state = stream.init_state()`, then `logits, state = stream.step(frames, state)`."""
 
-    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        threads: int | None = None,
+        runner: Callable[..., Any] | None = None,
+    ) -> None:
         metadata = read_onnx_metadata(path)
         if "effvid.stream" not in metadata:
             raise ModelFileError(f"{path} is not a streaming step (`effvid export --stream`)")
@@ -90,7 +98,7 @@ class OnnxStream:
         self.chunk, self.frame_size = stream["chunk"], stream["frame_size"]
         # card, class names, preprocessing (absent from a bare export_stream_step)
         self.info = parse_metadata(metadata, path) if "effvid.card" in metadata else None
-        self.runner = OnnxRunner(path, threads=threads)
+        self.runner = (runner or OnnxRunner)(path, threads=threads)
 
     def init_state(self, batch_size: int = 1) -> list[np.ndarray]:
         return [np.zeros([batch_size, *self.shapes[n][1:]], np.float32) for n in self.names]

@@ -49,7 +49,8 @@ class Predictor:
 
     `checkpoint`: a trained checkpoint (its class names label the outputs); `model`: its
     registered name (default: the one an effvid checkpoint names). `onnx`: an exported file
-    instead (`effvid export`), whose metadata carries the model card and class names.
+    instead (`effvid export`), whose metadata carries the model card and class names, run by
+    `runtime` (`onnxruntime`, the default, or `openvino`).
     `class_names` replace the ones the model carries.
     """
 
@@ -59,10 +60,13 @@ class Predictor:
         checkpoint: str | Path | None = None,
         *,
         onnx: str | Path | None = None,
+        runtime: str | None = None,
         class_names: Sequence[str] | None = None,
         device: str = "cpu",
     ) -> None:
-        self.model = open_clip_model(checkpoint, model=model, onnx=onnx, device=device)
+        self.model = open_clip_model(
+            checkpoint, model=model, onnx=onnx, runtime=runtime, device=device
+        )
         info = self.model.info
         if class_names:
             info = replace(info, class_names=list(class_names))

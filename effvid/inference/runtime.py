@@ -8,11 +8,13 @@ runtime is added by adding its two classes here, not a code path in each of them
     clips   (B, 3, T, H, W) (image models (B, 3, H, W)) -> logits (B, classes)
     frames  (B, 3, chunk, S, S), state                  -> logits (B, chunk, classes), state
 
-Runtimes: `eager` (a checkpoint in PyTorch, BatchNorms folded as for any deployment) and
-`onnxruntime` (a file of `effvid export`). Logits come back as float32 tensors on the CPU.
+Runtimes (`RUNTIMES`): `eager` (a checkpoint in PyTorch, BatchNorms folded as for any
+deployment), `onnxruntime` and `openvino` (a file of `effvid export`, on the CPU). Logits come
+back as float32 tensors on the CPU.
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,8 @@ from typing import Any
 import torch
 
 from effvid.data.preprocessing import Preprocessing
-from effvid.errors import EffvidError
+from effvid.errors import EffvidError, InputError
+from effvid.inference import RUNTIMES
 from effvid.inference.metadata import ModelInfo
 from effvid.models import get_model_card, load_model
 from effvid.models.fusion import fold_batchnorm
@@ -92,16 +95,30 @@ class EagerClipModel(ClipModel):
             return self.network(clips.to(self.device)).float().cpu()
 
 
-class OnnxClipModel(ClipModel):
-    """An exported ONNX file run by ONNX Runtime on the CPU."""
+def file_runner(runtime: str) -> Callable[..., Any]:
+    """The class that runs an exported ONNX file in `runtime`: `runner(path, threads=...)`."""
+    if runtime == "onnxruntime":
+        from effvid.inference.onnx_runtime import OnnxRunner
 
-    runtime = "onnxruntime"
+        return OnnxRunner
+    if runtime == "openvino":
+        from effvid.inference.openvino_runtime import OpenVinoRunner
 
-    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
-        from effvid.inference.onnx_runtime import OnnxRunner, read_exported_model
+        return OpenVinoRunner
+    raise InputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
 
+
+class ExportedClipModel(ClipModel):
+    """An exported ONNX file run by ONNX Runtime or OpenVINO on the CPU."""
+
+    def __init__(
+        self, path: str | Path, *, runtime: str = "onnxruntime", threads: int | None = None
+    ) -> None:
+        from effvid.inference.onnx_runtime import read_exported_model
+
+        self.runtime = runtime
         self.info = read_exported_model(path)
-        self.runner = OnnxRunner(path, threads=threads)
+        self.runner = file_runner(runtime)(path, threads=threads)
 
     def __call__(self, clips: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.runner(clips))
@@ -132,15 +149,17 @@ class EagerStreamModel(StreamModel):
         return self.network.stream_step(frames, state)
 
 
-class OnnxStreamModel(StreamModel):
-    """A streaming step exported with `effvid export --stream`, run by ONNX Runtime."""
+class ExportedStreamModel(StreamModel):
+    """A streaming step exported with `effvid export --stream`, run by ONNX Runtime or
+    OpenVINO on the CPU."""
 
-    runtime = "onnxruntime"
-
-    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, runtime: str = "onnxruntime", threads: int | None = None
+    ) -> None:
         from effvid.inference.onnx_runtime import OnnxStream
 
-        self.stream = OnnxStream(path, threads=threads)
+        self.runtime = runtime
+        self.stream = OnnxStream(path, threads=threads, runner=file_runner(runtime))
         if self.stream.info is None:
             raise NotStreamableError(
                 f"{path} carries no preprocessing (export it with `effvid export --stream`)"
@@ -160,12 +179,14 @@ def open_clip_model(
     *,
     model: str | None = None,
     onnx: str | Path | None = None,
+    runtime: str | None = None,
     device: str = "cpu",
 ) -> ClipModel:
     """The clip model of a checkpoint (eager, with its registered `model` name if the checkpoint
-    does not name it) or of an exported file (`onnx`)."""
+    does not name it) or of an exported file (`onnx`, run by `runtime`, default ONNX Runtime)."""
     if onnx is not None:
-        return OnnxClipModel(onnx)
+        return ExportedClipModel(onnx, runtime=_file_runtime(runtime))
+    _refuse_runtime_for_checkpoint(runtime)
     if checkpoint is None:
         raise EffvidError("give a checkpoint (and its model name), or an exported ONNX file")
     return EagerClipModel(checkpoint, model=model, device=device)
@@ -176,10 +197,29 @@ def open_stream_model(
     *,
     model: str | None = None,
     onnx: str | Path | None = None,
+    runtime: str | None = None,
 ) -> StreamModel:
-    """The streaming step of a causal checkpoint (eager) or of an exported step (`onnx`)."""
+    """The streaming step of a causal checkpoint (eager) or of an exported step (`onnx`, run by
+    `runtime`, default ONNX Runtime)."""
     if onnx is not None:
-        return OnnxStreamModel(onnx)
+        return ExportedStreamModel(onnx, runtime=_file_runtime(runtime))
+    _refuse_runtime_for_checkpoint(runtime)
     if checkpoint is None:
         raise EffvidError("give a causal checkpoint or a streaming ONNX file")
     return EagerStreamModel(checkpoint, model=model)
+
+
+def _file_runtime(runtime: str | None) -> str:
+    if runtime is None:
+        return "onnxruntime"
+    if runtime not in RUNTIMES or runtime == "eager":
+        others = ", ".join(r for r in RUNTIMES if r != "eager")
+        raise InputError(f"an exported file runs in {others}, not {runtime!r}")
+    return runtime
+
+
+def _refuse_runtime_for_checkpoint(runtime: str | None) -> None:
+    if runtime not in (None, "eager"):
+        raise InputError(
+            f"a checkpoint runs in eager PyTorch; export it (`effvid export`) to run {runtime}"
+        )

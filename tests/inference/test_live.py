@@ -40,32 +40,6 @@ def test_chunked_export_and_a_state_that_matches_its_shapes(tmp_path):
     assert [s.shape for s in following] == [s.shape for s in state]
 
 
-@pytest.fixture(scope="module")
-def causal_checkpoint(tmp_path_factory, tiny_videos):
-    """An effvid-style checkpoint of a causal vmf_xxs with the tiny demo data's classes."""
-    classes = (tiny_videos / "classes.txt").read_text().split()
-    model = effvid.create_model("vmf_xxs", num_classes=len(classes), causal=True)
-    path = tmp_path_factory.mktemp("causal") / "causal.pth"
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "model_name": "vmf_xxs",
-            "model_args": {"causal": True},
-            "class_names": classes,
-            "preprocessing": {
-                "num_frames": 4,
-                "sampling_rate": 2,
-                "crop_size": 32,
-                "short_side": 32,
-                "mean": [0.5] * 3,
-                "std": [0.25] * 3,
-            },
-        },
-        path,
-    )
-    return path
-
-
 def _frames(path: Path) -> tuple[int, float]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
