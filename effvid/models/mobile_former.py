@@ -42,6 +42,7 @@ from effvid.models.layers import (
     StaticReLU,
     channel_split_attention,
     channel_split_attention_weights,
+    is_exporting,
     use_channels_last,
 )
 from effvid.models.layers.streaming import StreamingLayer
@@ -647,7 +648,7 @@ class MobileFormer(ClassifierModel):
         learned tokens, one set per sample (B, M, D) or per frame (B, T, M, D), or None without
         the global branch."""
         self._check_input(x)
-        if not torch.onnx.is_in_onnx_export():  # ONNX has no memory layouts
+        if not is_exporting():  # export formats have no memory layouts
             x = x.contiguous(memory_format=self.memory_format)
         x = self.stem(x)
         if self.tokens is None:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from effvid.models.layers.memory_format import is_exporting
 from effvid.models.layers.streaming import CausalConv3d
 
 
@@ -16,7 +17,7 @@ class PointwiseConv3d(nn.Conv3d):
     batch. (B, C, T, H, W) -> (B, C', T', H', W'), channels-last out."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.groups != 1 or torch.onnx.is_in_onnx_export():
+        if self.groups != 1 or is_exporting():
             return super().forward(x)
         if self.stride != (1, 1, 1):
             x = x[:, :, :: self.stride[0], :: self.stride[1], :: self.stride[2]]
@@ -33,7 +34,7 @@ class FramewiseConv3d(nn.Conv3d):
     of the input. (B, C, T, H, W) channels-last -> (B, C', T, H', W') channels-last."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.onnx.is_in_onnx_export():
+        if is_exporting():
             return super().forward(x)
         batch, depth, pad = x.shape[0], self.kernel_size[0], self.padding[0]
         images = x.transpose(1, 2).flatten(0, 1)  # (B*T, C, H, W), a view of channels-last

@@ -1,4 +1,5 @@
-"""Keep a model's convolutions in a channels-last layout while saving plain state dicts."""
+"""Keep a model's convolutions in a channels-last layout while saving plain state dicts, and
+leave layouts (and eager fast paths) out of exported graphs."""
 
 import torch
 from torch import nn
@@ -16,3 +17,10 @@ def use_channels_last(model: nn.Module, memory_format: torch.memory_format) -> N
     (safetensors, for one, refuses non-contiguous tensors)."""
     model.to(memory_format=memory_format)
     model.register_state_dict_post_hook(_contiguous_state_dict)
+
+
+def is_exporting() -> bool:
+    """Whether the model is being traced for export (the ONNX exporter or `torch.export`, which
+    ExecuTorch starts from): an exported graph gets the plain operations, not the eager CPU fast
+    paths or memory layouts, which export formats do not have."""
+    return torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()
