@@ -21,6 +21,16 @@ from effvid.inference.metadata import ModelInfo, parse_metadata
 FRAMES_NAME = "frames"
 
 
+def float_arrays(inputs: Mapping[str, torch.Tensor | np.ndarray]) -> dict[str, np.ndarray]:
+    """Named inputs as the contiguous float32 arrays the runtimes take."""
+    return {
+        name: np.ascontiguousarray(
+            value.numpy() if isinstance(value, torch.Tensor) else value, np.float32
+        )
+        for name, value in inputs.items()
+    }
+
+
 def read_onnx_metadata(path: str | Path) -> dict[str, str]:
     """The metadata of an ONNX file as a dict of strings."""
     onnx = require("onnx", "onnx")
@@ -69,13 +79,7 @@ class OnnxRunner:
 
     def run(self, inputs: Mapping[str, torch.Tensor | np.ndarray]) -> list[np.ndarray]:
         """Every output, for named float inputs."""
-        arrays = {
-            name: np.ascontiguousarray(
-                value.numpy() if isinstance(value, torch.Tensor) else value, np.float32
-            )
-            for name, value in inputs.items()
-        }
-        return self.session.run(None, arrays)
+        return self.session.run(None, float_arrays(inputs))
 
 
 class OnnxStream:

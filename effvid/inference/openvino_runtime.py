@@ -14,6 +14,7 @@ import torch
 
 from effvid.errors import InputError, ModelFileError
 from effvid.extras import require
+from effvid.inference.onnx_runtime import float_arrays
 
 PRECISIONS = {"fp32": "f32", "bf16": "bf16"}
 
@@ -45,11 +46,5 @@ class OpenVinoRunner:
 
     def run(self, inputs: Mapping[str, torch.Tensor | np.ndarray]) -> list[np.ndarray]:
         """Every output, for named float inputs."""
-        arrays = {
-            name: np.ascontiguousarray(
-                value.numpy() if isinstance(value, torch.Tensor) else value, np.float32
-            )
-            for name, value in inputs.items()
-        }
-        results = self.request.infer(arrays)
+        results = self.request.infer(float_arrays(inputs))
         return [np.array(results[output]) for output in self.compiled.outputs]
