@@ -57,8 +57,8 @@ class TrainingCheckpoint:
         required = ("model", "epoch", "state", "optimizer", "scheduler", "scaler")
         missing = [k for k in required if k not in content] if isinstance(content, dict) else []
         if not isinstance(content, dict) or missing:
-            absent = ", ".join(missing) if missing else "a mapping"
-            raise CheckpointError(f"{path} is not an effvid training checkpoint (no {absent})")
+            why = f"no {', '.join(missing)}" if missing else "not a mapping of named parts"
+            raise CheckpointError(f"{path} is not an effvid training checkpoint ({why})")
         return cls(
             **{key: content[key] for key in required},
             config=content.get("config") or {},
