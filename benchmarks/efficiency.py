@@ -1,16 +1,21 @@
-"""Inference latency of every VMF and X3D rung, eager PyTorch and ONNX Runtime (fp32, int8), in
-one process, candidates interleaved round by round.
+"""Inference latency of every VMF and X3D rung, eager PyTorch, ONNX Runtime (fp32, int8) and
+OpenVINO (fp32, bf16), each model as it is and in its deployable form, in one process,
+candidates interleaved round by round.
 
-    python benchmarks/efficiency.py [--threads 2] [--rounds 12] [--runtimes eager onnxruntime int8]
+    python benchmarks/efficiency.py [--threads 2] [--rounds 12]
+        [--runtimes eager onnxruntime int8 openvino openvino-bf16] [--forms plain deployable]
 
 Each model at its model card's input, batch 1, one view, fp32 unless int8: eager PyTorch in
 inference mode (BatchNorms folded, as deployed), ONNX Runtime on the exported file (all graph
 optimisations, `--threads` intra-op threads, fixed batch), and its static int8 QDQ copy
 (calibrated on random clips: calibration changes accuracy, not speed; the demo model's accuracy
-is measured by benchmarks/int8_demo.py). Every round times each candidate once, in turn, after
-warm-up, so that a disturbance of the machine hits all of them alike; the table gives medians
-and minima, GMACs per view, the share of the machine's fp32 peak (a large matrix product
-measured in the same run, in multiply-adds per second) and the ratios the project tracks.
+is measured by benchmarks/int8_demo.py), OpenVINO on the same file (fp32 asked for explicitly;
+bf16 where the CPU has it). The deployable form (`effvid.deploy.deployable`: 3-D convolutions as
+2-D ones) is exported and run the same way, labelled "(deployable)". Every round times each
+candidate once, in turn, after warm-up, so that a disturbance of the machine hits all of them
+alike; the table gives medians and minima, GMACs per view, the share of the machine's fp32 peak
+(a large matrix product measured in the same run, in multiply-adds per second) and the ratios
+the project tracks.
 """
 
 import argparse
@@ -24,12 +29,20 @@ import torch
 
 import effvid
 from effvid.deploy.benchmark import fingerprint, interleaved_times
+from effvid.deploy.deployable import deployable
 from effvid.deploy.onnx_export import export_onnx
 from effvid.deploy.quantize import quantize_int8
 from effvid.inference.onnx_runtime import OnnxRunner
+from effvid.inference.openvino_runtime import OpenVinoRunner
 from effvid.models.fusion import fold_batchnorm
 
 MODELS = ["vmf_xxs", "vmf_xs", "vmf_s", "vmf_m", "vmf_l", "x3d_xs", "x3d_s", "x3d_m"]
+ENGINES = {  # runtimes that run the exported file, and their labels
+    "onnxruntime": "ORT fp32",
+    "int8": "ORT int8",
+    "openvino": "OpenVINO fp32",
+    "openvino-bf16": "OpenVINO bf16",
+}
 RATIOS = [("vmf_xs", "x3d_xs", 0.8), ("vmf_xxs", "x3d_xs", 0.6), ("vmf_s", "x3d_s", 0.6)]
 
 
@@ -44,34 +57,47 @@ def peak_macs_per_second(threads: int, size: int = 2048, repeats: int = 10) -> f
     return repeats * size**3 / (time.perf_counter() - start)
 
 
-def candidates(folder: Path, models: list[str], threads: int, runtimes: list[str]) -> dict:
-    """(model, runtime) -> (callable, GMACs) for every model and runtime."""
+def candidates(
+    folder: Path, models: list[str], threads: int, runtimes: list[str], forms: list[str]
+) -> dict:
+    """(model, runtime) -> (callable, GMACs) for every model, form and runtime."""
     calls = {}
     for name in models:
         card = effvid.get_model_card(name)
         model = effvid.create_model(name).eval()
         clip = torch.randn(card.input_shape, generator=torch.Generator().manual_seed(0))
         macs = effvid.count_flops(model, card.input_shape).total / 1e9
-        if "eager" in runtimes:
-            folded = fold_batchnorm(model, clip)
+        array = clip.numpy()
+        for form in forms:
+            network = fold_batchnorm(model, clip) if form == "plain" else deployable(model, clip)
+            label = "" if form == "plain" else " (deployable)"
+            if "eager" in runtimes:
 
-            def eager(folded=folded, clip=clip):
-                with torch.inference_mode():
-                    folded(clip)
+                def eager(network=network, clip=clip):
+                    with torch.inference_mode():
+                        network(clip)
 
-            calls[(name, "eager fp32")] = (eager, macs)
-        if "onnxruntime" in runtimes:
+                calls[(name, f"eager fp32{label}")] = (eager, macs)
             path = export_onnx(
-                model, folder / f"{name}.onnx", card.input_shape, dynamic_batch=False
+                network, folder / f"{name}_{form}.onnx", card.input_shape, dynamic_batch=False
             )
-            array = clip.numpy()
-            fp32 = OnnxRunner(path, threads=threads)
-            calls[(name, "ORT fp32")] = (lambda fp32=fp32, array=array: fp32(array), macs)
-            if "int8" in runtimes:
-                calibration = [torch.randn(card.input_shape) for _ in range(4)]
-                int8 = OnnxRunner(quantize_int8(path, calibration=calibration), threads=threads)
-                calls[(name, "ORT int8")] = (lambda int8=int8, array=array: int8(array), macs)
+            for runtime in runtimes:
+                if runtime in ENGINES:
+                    runner = _runner(runtime, path, card, threads)
+                    call = lambda runner=runner, array=array: runner(array)  # noqa: E731
+                    calls[(name, f"{ENGINES[runtime]}{label}")] = (call, macs)
     return calls
+
+
+def _runner(runtime: str, path: Path, card, threads: int):
+    """The runner of an exported file for one of ENGINES."""
+    if runtime == "onnxruntime":
+        return OnnxRunner(path, threads=threads)
+    if runtime == "int8":
+        calibration = [torch.randn(card.input_shape) for _ in range(4)]
+        return OnnxRunner(quantize_int8(path, calibration=calibration), threads=threads)
+    precision = "bf16" if runtime == "openvino-bf16" else "fp32"
+    return OpenVinoRunner(path, threads=threads, precision=precision)
 
 
 def measure(calls: dict, rounds: int, warmup: int = 2) -> dict:
@@ -83,12 +109,18 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=12)
-    parser.add_argument("--runtimes", nargs="+", default=["eager", "onnxruntime", "int8"])
+    parser.add_argument(
+        "--runtimes",
+        nargs="+",
+        default=["eager", "onnxruntime", "int8"],
+        choices=["eager", "onnxruntime", "int8", "openvino", "openvino-bf16"],
+    )
+    parser.add_argument("--forms", nargs="+", default=["plain"], choices=["plain", "deployable"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/efficiency"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
-        calls = candidates(Path(folder), args.models, args.threads, args.runtimes)
+        calls = candidates(Path(folder), args.models, args.threads, args.runtimes, args.forms)
         peak = peak_macs_per_second(args.threads)
         times = measure(calls, args.rounds)
         peak_after = peak_macs_per_second(args.threads)
@@ -108,7 +140,7 @@ def main() -> None:
         )
     by = {(r["model"], r["runtime"]): r["median_ms"] for r in rows}
     ratios = []
-    for runtime in ("eager fp32", "ORT fp32"):
+    for runtime in sorted({runtime for _, runtime in calls}):
         for first, second, goal in RATIOS:
             if (first, runtime) in by and (second, runtime) in by:
                 value = by[(first, runtime)] / by[(second, runtime)]
@@ -133,9 +165,12 @@ def main() -> None:
             )
     environment = fingerprint("cpu", args.threads)
     lines = [
-        f"`python benchmarks/efficiency.py --threads {args.threads} --rounds {args.rounds}`;"
+        f"`python benchmarks/efficiency.py --threads {args.threads} --rounds {args.rounds} "
+        f"--models {' '.join(args.models)} --runtimes {' '.join(args.runtimes)} "
+        f"--forms {' '.join(args.forms)}`;"
         f" {environment['machine']}, {args.threads} threads, torch {environment['torch']}, "
-        f"onnxruntime {environment['onnxruntime']}, {environment['date']}; fp32 matrix-"
+        f"onnxruntime {environment['onnxruntime']}, openvino {environment['openvino']}, "
+        f"{environment['date']}; fp32 matrix-"
         f"product peak {peak / 1e9:.1f} GMAC/s.",
         "",
         "| model | runtime | GMACs/view | median ms | min ms | % of peak |",
