@@ -36,7 +36,8 @@ class FrameConv(nn.Module):
 
     x (B, C, T, H, W) -> (B, C', T', H', W'), T' = (T + 2 pt - kt) // st + 1: the input is
     padded in time, the kt frames of each output frame are stacked into the channels
-    ((B * T', C * kt, H, W)), and one Conv2d with the kernel (C', C/g * kt, kh, kw) runs on them.
+    ((B * T', C * kt, H, W)), and one Conv2d with the kernel (C', C/g * kt, kh, kw) runs on them;
+    every intermediate tensor has at most 4 dimensions.
     """
 
     def __init__(self, conv: nn.Conv3d) -> None:
@@ -60,21 +61,33 @@ class FrameConv(nn.Module):
                 self.conv.bias.copy_(conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.temporal_padding:
-            pad = self.temporal_padding
-            x = F.pad(x, (0, 0, 0, 0, pad, pad))
         batch, channels, frames, height, width = x.shape
-        taps, stride = self.taps, self.temporal_stride
-        out_frames = (frames - taps) // stride + 1
-        span = stride * (out_frames - 1) + 1
-        # (B, C, kt, T', H, W): tap k of output frame t is input frame t * stride + k
-        windows = torch.stack([x[:, :, k : k + span : stride] for k in range(taps)], dim=2)
-        images = windows.permute(0, 3, 1, 2, 4, 5).reshape(
-            batch * out_frames, channels * taps, height, width
-        )
+        taps, stride, pad = self.taps, self.temporal_stride, self.temporal_padding
+        # 4-D tensors only (mobile delegates refuse more): (B, T, C, H*W), then (B, T, C*H*W)
+        flat = x.reshape(batch, channels, frames, height * width).permute(0, 2, 1, 3)
+        if taps == 1 and pad == 0:
+            if stride > 1:
+                flat = flat[:, ::stride]
+            out_frames = flat.shape[1]
+            images = flat.reshape(batch * out_frames, channels, height, width)
+        else:
+            flat = F.pad(flat.reshape(batch, frames, -1), (0, 0, pad, pad))
+            out_frames = (frames + 2 * pad - taps) // stride + 1
+            span = stride * (out_frames - 1) + 1
+            # tap k of output frame t is input frame t * stride + k: channel c, tap k -> c*kt + k
+            shifted = [
+                flat[:, k : k + span : stride].reshape(batch * out_frames, channels, 1, -1)
+                for k in range(taps)
+            ]
+            images = torch.cat(shifted, dim=2).reshape(
+                batch * out_frames, channels * taps, height, width
+            )
         out = self.conv(images)  # (B * T', C', H', W')
-        out = out.reshape(batch, out_frames, *out.shape[1:])
-        return out.transpose(1, 2)
+        _, out_channels, out_height, out_width = out.shape
+        out = out.reshape(batch, out_frames, out_channels, out_height * out_width)
+        return out.permute(0, 2, 1, 3).reshape(
+            batch, out_channels, out_frames, out_height, out_width
+        )
 
 
 def _rewrite_convs(model: nn.Module) -> None:

@@ -3,6 +3,8 @@
 import torch
 import torch.nn.functional as F
 
+from effvid.models.layers.memory_format import is_exporting
+
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     """(B, L, C) -> (B, heads, L, C / heads); head i holds channels [i*C/h, (i+1)*C/h)."""
@@ -17,10 +19,19 @@ def channel_split_attention(
 
     query (B, Lq, C), key (B, Lk, C), value (B, Lk, Cv) -> (B, Lq, Cv). The scale is the
     default (C / heads) ** -0.5. The head outputs are concatenated back in head order.
+    Exported graphs get the explicit product, softmax and product (`torch.export` would otherwise
+    decompose the fused kernel into a masked "safe" softmax that mobile delegates do not take).
     """
-    out = F.scaled_dot_product_attention(
-        _split_heads(query, num_heads), _split_heads(key, num_heads), _split_heads(value, num_heads)
-    )
+    if is_exporting():
+        out = channel_split_attention_weights(query, key, num_heads) @ _split_heads(
+            value, num_heads
+        )
+    else:
+        out = F.scaled_dot_product_attention(
+            _split_heads(query, num_heads),
+            _split_heads(key, num_heads),
+            _split_heads(value, num_heads),
+        )
     batch, _, length, _ = out.shape
     return out.transpose(1, 2).reshape(batch, length, -1)
 
