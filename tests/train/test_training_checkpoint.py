@@ -72,7 +72,8 @@ def test_what_is_not_a_training_checkpoint_is_refused_by_name(tmp_path):
     with pytest.raises(CheckpointError, match=r"no_scaler\.pth is .* \(no scaler\)$"):
         read_training_checkpoint(tmp_path / "no_scaler.pth")
     torch.save([1, 2], tmp_path / "list.pth")
-    with pytest.raises(CheckpointError, match=r"list\.pth is .* checkpoint \(not a mapping of named parts\)$"):
+    not_a_mapping = r"list\.pth is .* checkpoint \(not a mapping of named parts\)$"
+    with pytest.raises(CheckpointError, match=not_a_mapping):
         read_training_checkpoint(tmp_path / "list.pth")
 
 
