@@ -71,3 +71,82 @@ def test_a_difference_in_one_clip_of_the_batch_or_in_one_input_fails_the_check(e
     failing = {"ones last": torch.stack([quiet[0], loud[0]])}
     with pytest.raises(OnnxExportError):
         check_onnx(path, changed, failing, tolerance=0.05)
+
+
+def _off_by(model, amount, logit=4):
+    """A copy of `model` whose `logit` is `amount` off (a power of two: exact in float32)."""
+    changed = _Tiny().eval()
+    changed.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        changed.linear.bias.zero_()
+        changed.linear.bias[logit] += amount
+    return changed
+
+
+@pytest.fixture(scope="module")
+def zero_bias(tmp_path_factory):
+    """A file whose bias is zero, so that a moved bias moves its logit by exactly that much."""
+    model = _Tiny().eval()
+    with torch.no_grad():
+        model.linear.bias.zero_()
+        model.linear.weight.zero_()
+    path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "zero.onnx", SHAPE)
+    return model, path
+
+
+def test_only_the_last_logit_moved_fails_the_check_and_names_the_file_and_the_difference(
+    zero_bias,
+):
+    model, path = zero_bias
+    changed = _off_by(model, 0.5, logit=4)
+    with pytest.raises(OnnxExportError) as raised:
+        check_onnx(path, changed, {"clip": torch.randn(SHAPE)}, tolerance=0.25)
+    message = str(raised.value)
+    assert message.startswith(f"{path} does not reproduce the eager model: ")
+    assert "clip 5.00e-01" in message and "(tolerance 2e-01)" in message
+
+
+def test_the_tolerance_is_inclusive(zero_bias):
+    model, path = zero_bias
+    changed = _off_by(model, 0.5)
+    check = check_onnx(path, changed, {"clip": torch.randn(SHAPE)}, tolerance=0.5)
+    assert check.differences == {"clip": 0.5} and check.worst == 0.5 and check.tolerance == 0.5
+    with pytest.raises(OnnxExportError):
+        check_onnx(path, changed, {"clip": torch.randn(SHAPE)}, tolerance=0.4999)
+
+
+def test_the_default_tolerance_is_1e_4(zero_bias):
+    model, path = zero_bias
+    assert check_onnx(path, _off_by(model, 2.0**-14), {"clip": torch.randn(SHAPE)}).worst == (
+        2.0**-14
+    )
+    with pytest.raises(OnnxExportError, match=r"tolerance 1e-04"):
+        check_onnx(path, _off_by(model, 2.0**-13), {"clip": torch.randn(SHAPE)})
+
+
+def test_every_input_is_checked_and_reported_by_name_in_order(zero_bias):
+    model, path = zero_bias
+    changed = _off_by(model, 0.5)
+    inputs = {"first": torch.randn(SHAPE), "second": torch.randn(1, *SHAPE[1:])}
+    check = check_onnx(path, changed, inputs, tolerance=1.0)
+    assert check.differences == {"first": 0.5, "second": 0.5}
+    assert str(check) == (
+        "max |onnxruntime - eager| on logits: first 5.00e-01, second 5.00e-01 (tolerance 1e+00)"
+    )
+
+
+def test_the_worst_is_the_largest_difference_of_any_input(exported):
+    from effvid.deploy.onnx_export import OnnxCheck
+
+    check = OnnxCheck({"a": 0.1, "b": 0.3, "c": 0.2}, 1.0)
+    assert check.worst == 0.3
+    assert str(check) == (
+        "max |onnxruntime - eager| on logits: a 1.00e-01, b 3.00e-01, c 2.00e-01 (tolerance 1e+00)"
+    )
+
+
+def test_the_model_is_run_in_eval_mode(exported):
+    model, path = exported
+    dropping = nn.Sequential(model, nn.Dropout(p=0.9)).train()
+    check = check_onnx(path, dropping, {"clip": torch.randn(SHAPE)}, tolerance=1e-4)
+    assert check.worst < 1e-5 and not dropping.training
