@@ -150,3 +150,50 @@ def test_the_model_is_run_in_eval_mode(exported):
     dropping = nn.Sequential(model, nn.Dropout(p=0.9)).train()
     check = check_onnx(path, dropping, {"clip": torch.randn(SHAPE)}, tolerance=1e-4)
     assert check.worst < 1e-5 and not dropping.training
+
+
+# The export itself, on the same tiny model: what a check cannot see.
+
+
+def test_the_file_records_the_opset_and_the_metadata_given(tmp_path):
+    from effvid.inference.onnx_runtime import read_onnx_metadata
+
+    path = export_onnx(
+        _Tiny().eval(), tmp_path / "a" / "b" / "tiny.onnx", SHAPE, metadata={"effvid.x": "1"}
+    )
+    assert read_onnx_metadata(path) == {"effvid.x": "1", "effvid.opset": "17"}
+    onnx = pytest.importorskip("onnx")
+    assert {entry.version for entry in onnx.load(str(path)).opset_import if not entry.domain} == {
+        17
+    }
+    other = export_onnx(_Tiny().eval(), tmp_path / "16.onnx", SHAPE, opset=16)
+    assert read_onnx_metadata(other) == {"effvid.opset": "16"}
+    assert {entry.version for entry in onnx.load(str(other)).opset_import if not entry.domain} == {
+        16
+    }
+
+
+def test_the_batch_axis_is_free_by_default_and_fixed_on_request(tmp_path):
+    torch.manual_seed(0)
+    model = _Tiny().eval()
+    one = {"batch 1": torch.randn(1, *SHAPE[1:])}
+    free = export_onnx(model, tmp_path / "free.onnx", SHAPE)
+    assert check_onnx(free, model, one).worst < 1e-5
+    fixed = export_onnx(model, tmp_path / "fixed.onnx", SHAPE, dynamic_batch=False)
+    assert check_onnx(fixed, model, {"batch 2": torch.randn(SHAPE)}).worst < 1e-5
+    with pytest.raises(Exception, match=r"(?i)dimension|shape|index"):
+        check_onnx(fixed, model, one)
+
+
+class _Anonymous(nn.Module):
+    def forward(self, clips):
+        raise ValueError("no graph here\nsecond line")
+
+
+def test_a_model_that_cannot_be_exported_is_named_in_the_error(tmp_path):
+    with pytest.raises(OnnxExportError, match=r"^cannot export _Anonymous to ONNX: no graph here$"):
+        export_onnx(_Anonymous(), tmp_path / "x.onnx", SHAPE)
+    named = _Anonymous()
+    named.model_name = "named_model"
+    with pytest.raises(OnnxExportError, match=r"^cannot export named_model to ONNX: "):
+        export_onnx(named, tmp_path / "x.onnx", SHAPE)
