@@ -197,3 +197,34 @@ def test_a_model_that_cannot_be_exported_is_named_in_the_error(tmp_path):
     named.model_name = "named_model"
     with pytest.raises(OnnxExportError, match=r"^cannot export named_model to ONNX: "):
         export_onnx(named, tmp_path / "x.onnx", SHAPE)
+
+
+def test_a_trace_names_its_inputs_and_outputs_with_a_free_batch_axis_by_default(tmp_path):
+    from effvid.deploy.onnx_export import trace_to_onnx
+
+    onnx = pytest.importorskip("onnx")
+    path = trace_to_onnx(
+        _Tiny().eval(), (torch.randn(SHAPE),), tmp_path / "t.onnx", input_names=["in"],
+        output_names=["out"],
+    )  # fmt: skip
+    graph = onnx.load(str(path)).graph
+    assert [value.name for value in graph.input] == ["in"]
+    assert [value.name for value in graph.output] == ["out"]
+    assert [value.type.tensor_type.shape.dim[0].dim_param for value in graph.input] == ["batch"]
+    assert [value.type.tensor_type.shape.dim[0].dim_param for value in graph.output] == ["batch"]
+
+
+def test_the_exported_model_is_a_copy_the_model_given_is_left_as_it_was(tmp_path):
+    model = nn.Sequential(_Tiny(), nn.Dropout(p=0.5)).train()
+    export_onnx(model, tmp_path / "x.onnx", SHAPE)
+    assert model.training and model[0].training and model[1].training
+
+
+def test_a_long_reason_is_cut_to_300_characters(tmp_path):
+    class _Long(nn.Module):
+        def forward(self, clips):
+            raise ValueError("x" * 400)
+
+    with pytest.raises(OnnxExportError) as raised:
+        export_onnx(_Long(), tmp_path / "x.onnx", SHAPE)
+    assert str(raised.value) == f"cannot export _Long to ONNX: {'x' * 300}"
