@@ -24,6 +24,7 @@ from effvid.errors import InputError
 from effvid.models.base import ClassifierModel, Features, linear_classifier
 from effvid.models.layers import temporal_depthwise_conv
 from effvid.models.layers.convolution import FramewiseConv3d, PointwiseConv3d
+from effvid.models.layers.pooling import mean_over_positions
 from effvid.models.registry import ModelCard, build_model, register_model
 
 X3D_MEAN = (0.45, 0.45, 0.45)
@@ -69,7 +70,7 @@ class SqueezeExcitation(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.block(x.mean(dim=(2, 3, 4), keepdim=True))
+        return x * self.block(mean_over_positions(x))
 
 
 class Bottleneck(nn.Module):
@@ -155,7 +156,7 @@ class ProjectedPool(nn.Module):
         self.post_conv = PointwiseConv3d(inner, out_channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.pre_norm(self.pre_conv(x))).mean(dim=(2, 3, 4), keepdim=True)
+        x = mean_over_positions(F.relu(self.pre_norm(self.pre_conv(x))))
         return F.relu(self.post_conv(x)).flatten(1)
 
 
