@@ -239,6 +239,17 @@ class _Remedies:
     token_diversity: float
     token_pre_norm: bool
 
+    def __init__(
+        self,
+        *,
+        token_identity: bool = False,
+        token_diversity: float = 0.0,
+        token_pre_norm: bool = False,
+        **model_args,
+    ) -> None:
+        super().__init__(**model_args)  # effvid's (Video)MobileFormer, next in the MRO
+        self._adopt_remedies(token_identity, token_diversity, token_pre_norm)
+
     def _adopt_remedies(self, token_identity: bool, token_diversity: float, pre_norm: bool):
         global_branch = self.tokens is not None
         self.token_identity = token_identity and global_branch
@@ -276,31 +287,9 @@ class _Remedies:
 class RemedyMobileFormer(_Remedies, MobileFormer):
     """The image Mobile-Former with the remedy switches (see the module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        token_identity: bool = False,
-        token_diversity: float = 0.0,
-        token_pre_norm: bool = False,
-        **mobile_former_args,
-    ) -> None:
-        super().__init__(**mobile_former_args)
-        self._adopt_remedies(token_identity, token_diversity, token_pre_norm)
-
 
 class RemedyVideoMobileFormer(_Remedies, VideoMobileFormer):
     """Video Mobile-Former with the remedy switches (see the module docstring)."""
-
-    def __init__(
-        self,
-        *,
-        token_identity: bool = False,
-        token_diversity: float = 0.0,
-        token_pre_norm: bool = False,
-        **video_mobile_former_args,
-    ) -> None:
-        super().__init__(**video_mobile_former_args)
-        self._adopt_remedies(token_identity, token_diversity, token_pre_norm)
 
 
 def take_penalties(model: nn.Module) -> torch.Tensor | None:
