@@ -35,7 +35,7 @@ import av
 import numpy as np
 import torch
 
-from effvid.data import EvalClips, VideoDecodeError
+from effvid.data import EvalClips, Preprocessing, VideoDecodeError
 from effvid.data.decoding import frame_to_rgb
 from effvid.data.transforms import crop_view
 from effvid.errors import InputError
@@ -78,10 +78,13 @@ class LiveRecognizer:
             raise InputError(f"window must be at least 1 step, got {window}")
         self.model = open_stream_model(checkpoint, model=model, onnx=onnx, runtime=runtime)
         self.info = self.model.info
-        self.preprocessing = self.info.preprocessing
         self.clips = EvalClips(self.preprocessing)
         self.window = window or self.preprocessing.num_frames
         self.restart()
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.info.preprocessing
 
     def restart(self) -> None:
         """Start a new stream: no history in the model, no steps in the verdict."""

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 
-from effvid.data import EvalClips, open_video
+from effvid.data import EvalClips, Preprocessing, open_video
 from effvid.data.preprocessing import ClipPlan
 from effvid.inference.runtime import open_clip_model
+from effvid.models import ModelCard
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,20 @@ class Predictor:
             checkpoint, model=model, onnx=onnx, runtime=runtime, device=device
         )
         info = self.model.info
-        if class_names:
-            info = replace(info, class_names=list(class_names))
-        self.info = info
-        self.card, self.class_names, self.preprocessing = (
-            info.card,
-            info.class_names,
-            info.preprocessing,
-        )
+        self.info = replace(info, class_names=list(class_names)) if class_names else info
         self.clips = EvalClips(self.preprocessing)
+
+    @property
+    def card(self) -> ModelCard:
+        return self.info.card
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.info.class_names
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.info.preprocessing
 
     def _clip_scores(self, reader, plan: ClipPlan) -> torch.Tensor:
         """(len(plan), classes) probabilities, one row per clip of the plan."""
