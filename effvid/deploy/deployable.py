@@ -23,6 +23,7 @@ from torch import nn
 
 from effvid.errors import EffvidError
 from effvid.models.fusion import fold_batchnorm
+from effvid.models.layers.convolution import FramewiseConv3d, PointwiseConv3d
 
 DEFAULT_TOLERANCE = 1e-5
 
@@ -42,18 +43,17 @@ class FrameConv(nn.Module):
 
     def __init__(self, conv: nn.Conv3d) -> None:
         super().__init__()
-        self.taps, self.temporal_stride = conv.kernel_size[0], conv.stride[0]
-        self.temporal_padding = conv.padding[0]
         if isinstance(conv.padding, str) or conv.padding_mode != "zeros":
             raise DeployableError(f"cannot rewrite {conv}: only zero padding of given sizes")
-        in_channels, taps = conv.in_channels, self.taps
-        self.conv = nn.Conv2d(
-            in_channels * taps, conv.out_channels, conv.kernel_size[1:], stride=conv.stride[1:],
-            padding=conv.padding[1:], dilation=conv.dilation[1:], groups=conv.groups,
-            bias=conv.bias is not None,
-        )  # fmt: skip
         if conv.dilation[0] != 1:
             raise DeployableError(f"cannot rewrite {conv}: temporal dilation")
+        self.taps, self.temporal_stride = conv.kernel_size[0], conv.stride[0]
+        self.temporal_padding = conv.padding[0]
+        self.conv = nn.Conv2d(
+            conv.in_channels * self.taps, conv.out_channels, conv.kernel_size[1:],
+            stride=conv.stride[1:], padding=conv.padding[1:], dilation=conv.dilation[1:],
+            groups=conv.groups, bias=conv.bias is not None,
+        )  # fmt: skip
         with torch.no_grad():
             # (C', C/g, kt, kh, kw) -> (C', C/g * kt, kh, kw): channel c, tap k -> c * kt + k
             self.conv.weight.copy_(conv.weight.flatten(1, 2))
@@ -90,19 +90,15 @@ class FrameConv(nn.Module):
         )
 
 
+# The convolutions rewritten: plain 3-D ones and effvid's eager fast paths of them, whose
+# function is the convolution itself; a causal conv has a forward of its own and is kept.
+REWRITTEN = (nn.Conv3d, FramewiseConv3d, PointwiseConv3d)
+
+
 def _rewrite_convs(model: nn.Module) -> None:
     for name, module in list(model.named_modules()):
-        if type(module) is not nn.Conv3d and not _is_plain_subclass(module):
-            continue
-        model.set_submodule(name, FrameConv(module))
-
-
-def _is_plain_subclass(module: nn.Module) -> bool:
-    """A Conv3d subclass whose forward is the convolution itself (the eager fast paths of
-    effvid.models.layers.convolution); a causal conv has a forward of its own and is kept."""
-    from effvid.models.layers.convolution import FramewiseConv3d, PointwiseConv3d
-
-    return type(module) in (FramewiseConv3d, PointwiseConv3d)
+        if type(module) in REWRITTEN:
+            model.set_submodule(name, FrameConv(module))
 
 
 def deployable(
