@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 
+import effvid
 from effvid import ModelCard
 from effvid.train.config import load_config
 
@@ -80,6 +81,31 @@ def tiny_videos(tmp_path_factory) -> Path:
     lines = (root / "train.txt").read_text().splitlines()
     (root / "val5.txt").write_text("\n".join(lines[:5]) + "\n")
     return root
+
+
+def write_checkpoint(path: Path, classes: list[str], *, causal: bool) -> Path:
+    """An effvid-style checkpoint of a randomly initialised vmf_xxs for `classes`, with the
+    preprocessing of 4-frame clips of 32 px."""
+    args = {"causal": True} if causal else {}
+    model = effvid.create_model("vmf_xxs", num_classes=len(classes), **args)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "model_name": "vmf_xxs",
+            "model_args": args,
+            "class_names": classes,
+            "preprocessing": {
+                "num_frames": 4,
+                "sampling_rate": 2,
+                "crop_size": 32,
+                "short_side": 32,
+                "mean": [0.5] * 3,
+                "std": [0.25] * 3,
+            },
+        },
+        path,
+    )
+    return path
 
 
 def tiny_recipe(videos: Path, run_dir: Path, **changes) -> dict:

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from effvid.cli import main
-from effvid.models import create_model
 from effvid.train.config import DEFAULTS
+from tests.conftest import write_checkpoint
 
 # key: (a value of the wrong type, a value out of range or None where no range applies)
 BAD_RECIPE_VALUES = {
@@ -143,21 +143,7 @@ def test_bad_numeric_options_are_one_line_errors(arguments, capsys):
 def checkpoint(tmp_path_factory):
     """An effvid-style checkpoint of a 3-class vmf_xxs with its model name and class names."""
     path = tmp_path_factory.mktemp("checkpoint") / "model.pth"
-    content = {
-        "model": create_model("vmf_xxs", num_classes=3).state_dict(),
-        "model_name": "vmf_xxs",
-        "class_names": ["jump", "run", "swim"],
-        "preprocessing": {
-            "num_frames": 4,
-            "sampling_rate": 2,
-            "crop_size": 32,
-            "short_side": 32,
-            "mean": [0.5] * 3,
-            "std": [0.25] * 3,
-        },
-    }
-    torch.save(content, path)
-    return path
+    return write_checkpoint(path, ["jump", "run", "swim"], causal=False)
 
 
 @pytest.fixture(scope="module")
