@@ -310,6 +310,29 @@ def _check_videos(args: argparse.Namespace) -> int:
     return 1 if report.broken else 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from effvid.serve import ServeLimits, open_served_model
+    from effvid.serve.server import serve
+
+    if args.checkpoint is None and args.onnx is None:
+        raise InputError("give --checkpoint (and --model if it does not name it) or --onnx")
+    limits = ServeLimits(
+        max_upload_mb=args.max_upload_mb, max_duration_s=args.max_duration,
+        max_pixels=args.max_pixels, max_streams=args.max_streams,
+        request_timeout_s=args.request_timeout, batch_wait_ms=args.batch_wait_ms,
+        batch_clips=args.batch_clips,
+    )  # fmt: skip
+    served = open_served_model(
+        args.checkpoint, model=args.model, onnx=args.onnx, stream_onnx=args.stream_onnx,
+        runtime=args.runtime, window=args.window,
+    )  # fmt: skip
+    if served.stream_refusal:
+        print(served.stream_refusal, file=sys.stderr)
+    print(f"effvid serve: http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    serve(served, limits, host=args.host, port=args.port, decode_threads=args.decode_threads)
+    return 0
+
+
 class _HelpWithDefaults(argparse.HelpFormatter):
     """Each option's help ends with its default, unless it has none or the help names it."""
 
@@ -598,6 +621,41 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--workers", type=positive_int, help="processes (default: one per core)")
     check.add_argument("--report", type=Path, default=Path("broken_videos.tsv"), help="report file")
     check.set_defaults(run=_check_videos)
+
+    serve = commands.add_parser(
+        "serve", help="recognise videos over HTTP, and live from a browser's camera"
+    )
+    serve.add_argument("--checkpoint", type=Path, help="trained weights (causal: also streams)")
+    serve.add_argument("--model", help="registered model name (default: the checkpoint's)")
+    serve.add_argument("--onnx", type=Path, help="an exported clip model instead")
+    serve.add_argument("--stream-onnx", type=Path, help="an exported streaming step (--stream)")
+    _runtime_argument(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=non_negative_int, default=8000, help="port")
+    serve.add_argument(
+        "--window", type=positive_int, help="stream steps per verdict (default: clip length)"
+    )
+    serve.add_argument("--max-upload-mb", type=positive_float, default=64.0, help="upload size")
+    serve.add_argument(
+        "--max-duration", type=positive_float, default=300.0, help="longest video, seconds"
+    )
+    serve.add_argument(
+        "--max-pixels", type=positive_int, default=3840 * 2160, help="largest frame, pixels"
+    )
+    serve.add_argument("--max-streams", type=positive_int, default=4, help="camera streams at once")
+    serve.add_argument(
+        "--request-timeout", type=positive_float, default=60.0, help="seconds per request"
+    )
+    serve.add_argument(
+        "--batch-wait-ms", type=positive_float, default=5.0, help="wait for requests to batch"
+    )
+    serve.add_argument(
+        "--batch-clips", type=positive_int, default=32, help="clips per model call (1: no batching)"
+    )
+    serve.add_argument(
+        "--decode-threads", type=positive_int, default=2, help="threads decoding uploads"
+    )
+    serve.set_defaults(run=_serve)
     return parser
 
 

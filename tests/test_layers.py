@@ -4,6 +4,7 @@
     models     effvid.models                        data   effvid.data
     train      effvid.train                         inference   effvid.inference
     deploy     effvid.deploy    explain   effvid.explain    demo   effvid.demo
+    serving    effvid.serve
     command    effvid.cli
 
 The base modules may use each other; other parts on one row do not import each other (models
@@ -23,7 +24,8 @@ LAYERS = {
     "models": 1, "data": 1,
     "train": 2, "inference": 2,
     "deploy": 3, "explain": 3, "demo": 3,
-    "cli": 4,
+    "serve": 4,
+    "cli": 5,
 }  # fmt: skip
 
 
