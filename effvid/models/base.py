@@ -20,6 +20,7 @@
 """
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal, NamedTuple
@@ -110,22 +111,38 @@ class ClassifierModel(nn.Module):
         return set()
 
     @classmethod
+    def constructor_parameters(cls) -> dict[str, inspect.Parameter]:
+        """The keyword parameters `cls(...)` accepts (what `create_model` overrides may set),
+        each with its default and its type hint as its annotation. A family whose `__init__`
+        passes `**kwargs` to a part it builds adds that part's."""
+        return keyword_parameters(cls)
+
+    @classmethod
     def constructor_arguments(cls) -> list[str]:
-        """The keyword names `cls(...)` accepts (what `create_model` overrides may set). A
-        family whose `__init__` passes `**kwargs` to a part it builds adds that part's."""
-        return keyword_arguments(cls)
+        """The keyword names `cls(...)` accepts."""
+        return list(cls.constructor_parameters())
 
 
-def keyword_arguments(module_cls: type[nn.Module]) -> list[str]:
-    """The keyword names `module_cls(...)` accepts, following `**kwargs` that its `__init__`
-    passes on to a base class."""
-    names: list[str] = []
+def keyword_parameters(module_cls: type[nn.Module]) -> dict[str, inspect.Parameter]:
+    """name -> parameter for the keywords `module_cls(...)` accepts, following `**kwargs` that
+    its `__init__` passes on to a base class; annotations are the resolved type hints (`Any`
+    where there is none)."""
+    found: dict[str, inspect.Parameter] = {}
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     for klass in module_cls.__mro__:
         if "__init__" not in vars(klass) or klass in (ClassifierModel, nn.Module):
             continue
+        hints = typing.get_type_hints(klass.__init__)
         parameters = list(inspect.signature(klass.__init__).parameters.values())[1:]
-        kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        names += [p.name for p in parameters if p.kind in kinds]
+        for parameter in parameters:
+            if parameter.kind in kinds and parameter.name not in found:
+                hint = hints.get(parameter.name, typing.Any)
+                found[parameter.name] = parameter.replace(annotation=hint)
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
             break
-    return list(dict.fromkeys(names))
+    return found
+
+
+def keyword_arguments(module_cls: type[nn.Module]) -> list[str]:
+    """The keyword names `module_cls(...)` accepts (see `keyword_parameters`)."""
+    return list(keyword_parameters(module_cls))

@@ -22,6 +22,7 @@ What we changed, none of which changes an output at the official input size:
   message; a window larger than a stage's token grid is clamped to the grid (as Video Swin does).
 """
 
+import inspect
 import math
 from collections.abc import Sequence
 from typing import ClassVar, NamedTuple
@@ -35,7 +36,7 @@ from effvid.models.base import (
     CheckpointAdapter,
     ClassifierModel,
     Features,
-    keyword_arguments,
+    keyword_parameters,
     linear_classifier,
 )
 from effvid.models.constants import IMAGENET_MEAN, IMAGENET_STD
@@ -452,9 +453,9 @@ class DualFormer(ClassifierModel):
         self.backbone.stage_geometries(input_size)
 
     @classmethod
-    def constructor_arguments(cls) -> list[str]:
-        """Its own and every argument of the backbone it builds."""
-        return [*super().constructor_arguments(), *keyword_arguments(DualFormerBackbone)]
+    def constructor_parameters(cls) -> dict[str, inspect.Parameter]:
+        """Its own and every parameter of the backbone it builds."""
+        return {**super().constructor_parameters(), **keyword_parameters(DualFormerBackbone)}
 
     def forward_features(self, x: torch.Tensor) -> Features:
         """x: (B, 3, T, H, W) -> Features((B, C, T / 2, H / 32, W / 32)) after the final

@@ -3,14 +3,25 @@
 Each variant is one tiny builder function decorated with `@register_model(card)`. The card says
 what the variant expects (frames, size, normalisation, test views) and what it costs (params,
 multiply-adds per view), measured on the model as registered.
+
+The arguments a builder accepts are those of the model class it returns (its return annotation),
+with their declared types: `argument_schema(name)` turns them into a pydantic model that a recipe's
+`model.args` are checked against before anything is built (a bool is a bool, a count is >= 1).
 """
 
 import difflib
 import fnmatch
+import inspect
 import re
-from collections.abc import Callable, Mapping
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Annotated, Any
 
+import pydantic
+from pydantic import Field
 from torch import nn
 
 from effvid.errors import EffvidError, InputError
@@ -160,3 +171,53 @@ def build_model(
             f"accepted: {', '.join(accepted)}"
         )
     return model_cls(**{**config, **overrides})
+
+
+# The ranges every family's constructor follows, by the kind of argument: a scalar integer is a
+# size, a count, a kernel or a stride (>= 1); a float is a rate, a ratio or a factor (finite,
+# >= 0), and a rate of dropping something (its name says `drop`) stays below 1. Entries of
+# sequences are only type-checked (some use -1 as a marker, e.g. DualFormer's temporal_pooling).
+_STRICT = Field(strict=True)
+
+
+def _value_type(hint: Any) -> Any:
+    """`hint` as a strict pydantic type, for a value inside a sequence or an optional."""
+    origin, inner = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool or hint is int or hint is str:
+        return Annotated[hint, _STRICT]
+    if hint is float:
+        return Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[tuple(_value_type(arg) for arg in inner)]  # noqa: UP007
+    if origin is typing.Literal:
+        return hint
+    if origin in (list, tuple, Sequence) and inner:
+        return Sequence[_value_type(inner[0])]  # a list or a tuple, not a string
+    return Any  # not a value a recipe can give (a module, a callable): the constructor decides
+
+
+def _argument_type(name: str, hint: Any) -> Any:
+    """The declared type of constructor argument `name`, with the range of its kind."""
+    if hint is int:
+        return Annotated[int, Field(strict=True, ge=1)]
+    if hint is float:
+        below_one = {"lt": 1.0} if "drop" in name else {}
+        return Annotated[float, Field(strict=True, ge=0.0, allow_inf_nan=False, **below_one)]
+    return _value_type(hint)
+
+
+@cache
+def argument_schema(name: str) -> type[pydantic.BaseModel] | None:
+    """A pydantic model of the keyword arguments model `name` accepts (every one optional: the
+    builder supplies the variant's values), each with its declared type and the range of its
+    kind; None when the builder does not say which class it returns. Names that are not
+    arguments are left to `build_model` (which lists the accepted ones)."""
+    returned = typing.get_type_hints(_entry(name).builder).get("return")
+    if not (inspect.isclass(returned) and issubclass(returned, ClassifierModel)):
+        return None
+    fields = {
+        argument: (_argument_type(argument, parameter.annotation), None)
+        for argument, parameter in returned.constructor_parameters().items()
+    }
+    config = pydantic.ConfigDict(extra="allow", protected_namespaces=())
+    return pydantic.create_model(f"{name} arguments", __config__=config, **fields)

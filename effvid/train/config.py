@@ -27,7 +27,42 @@ DEFAULTS: dict[str, dict[str, Any]] = Recipe().model_dump(mode="json")
 
 
 class _RecipeLoader(yaml.SafeLoader):
-    """Safe YAML that reads 1e-3 as a number (YAML 1.1 wants a dot: 1.0e-3)."""
+    """Safe YAML that reads 1e-3 as a number (YAML 1.1 wants a dot: 1.0e-3), and refuses what
+    plain YAML lets pass: a key given twice in one mapping (YAML would keep the last silently)
+    and an alias inside the node it refers to (a structure that contains itself)."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._open_anchors: set[str] = set()  # anchors of the nodes being composed
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) and event.anchor in self._open_anchors:
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{event.anchor} refers to a node that contains it",
+                event.start_mark,
+            )  # fmt: skip
+        anchor = None if isinstance(event, yaml.AliasEvent) else event.anchor
+        if anchor is not None:
+            self._open_anchors.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open_anchors.discard(anchor)
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, str | int | float | bool) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None,
+                        f"key {key!r} is given twice (first on line {seen[key] + 1})",
+                        key_node.start_mark,
+                    )  # fmt: skip
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 _RecipeLoader.add_implicit_resolver(
@@ -72,11 +107,15 @@ def _read_recipe(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if path in seen:
         raise ConfigError(f"recipe {path} includes itself through 'base'")
     try:
-        content = _yaml(path.read_text()) or {}
+        content = _yaml(path.read_text())
     except OSError as error:
         raise ConfigError(f"cannot read recipe {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"recipe {path} is not text (UTF-8)") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"recipe {path} is not valid YAML: {error}") from None
+        raise ConfigError(f"recipe {path} is not valid YAML: {_one_line(error)}") from None
+    if content is None:
+        raise ConfigError(f"recipe {path} is empty: give at least one section (see configs/)")
     if not isinstance(content, dict):
         raise ConfigError(f"recipe {path} must be a mapping of sections")
     base = content.pop("base", None)
@@ -84,6 +123,14 @@ def _read_recipe(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         return content
     parent = _read_recipe((path.parent / base).resolve(), (*seen, path))
     return _deep_update(parent, content)
+
+
+def _one_line(error: yaml.YAMLError) -> str:
+    """A YAML error on one line, with its line number: 'line 3, column 5: found ...'."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + " ".join(problem.split())
 
 
 def _deep_update(base: dict, update: Mapping) -> dict:
@@ -143,17 +190,22 @@ def load_config(
         for text in overrides:
             config = _merge(config, _nest(*parse_override(text)))
     except RecursionError:
-        raise ConfigError("the recipe is nested too deeply to be a recipe") from None
+        which = f"recipe {recipe}" if isinstance(recipe, str | Path) else "the recipe"
+        raise ConfigError(f"{which} is nested too deeply to be a recipe") from None
     return _validate(config)
 
 
-def _first_error(error: ValidationError) -> str:
+def _first_error(error: ValidationError, prefix: str = "") -> str:
     """A pydantic error as one line: 'train.lr' must be greater than 0 (got 0)."""
     detail = error.errors()[0]
     if detail["type"] == "value_error":  # a cross-key rule, whose message names the keys
         return detail["msg"].removeprefix("Value error, ")
-    where = ".".join(str(part) for part in detail["loc"])
+    where = prefix + "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in detail["loc"]
+    ).removeprefix(".")
     rule = detail["msg"].replace("Input should be", "must be").replace("List should", "must")
+    if detail["type"] == "sequence_str":  # a declared sequence given as text
+        rule = "must be a list, not text"
     if detail["type"] == "extra_forbidden":
         rule = "is not a recipe key"
     return f"'{where}' {rule} (got {detail['input']!r})"
@@ -169,11 +221,26 @@ def _validate(config: Mapping) -> dict[str, dict[str, Any]]:
 
 
 def _check_model(model: Mapping) -> None:
-    """The model exists and accepts its arguments (built on the meta device: no weights)."""
+    """The model exists, its arguments have the types and ranges its constructor declares
+    (`argument_schema`), and it builds with them (on the meta device: no weights)."""
     import torch
 
     from effvid.models import create_model
+    from effvid.models.registry import argument_schema
 
+    if "num_classes" in model["args"]:
+        raise ConfigError(
+            "'model.args.num_classes' is not set by a recipe: the classes of the training data "
+            "(data.classes, or the labels found) give the class count"
+        )
+    try:
+        schema = argument_schema(model["name"])
+        if schema is not None:
+            schema.model_validate(model["args"])
+    except EffvidError as error:
+        raise ConfigError(f"model: {error}") from None
+    except ValidationError as error:
+        raise ConfigError(_first_error(error, "model.args.")) from None
     try:
         with torch.device("meta"):
             create_model(model["name"], **model["args"])
