@@ -17,9 +17,12 @@ def open_video(
 
 
 def find_videos(root: str | Path) -> list[Path]:
-    """Every video below `root`, sorted: files with a video suffix, and folders holding images."""
+    """Every video below `root`, sorted: files with a video suffix, and folders holding images;
+    hidden files and folders (`.ipynb_checkpoints`, `._clip.mp4`) are not videos."""
     found = []
-    for folder, _, names in os.walk(root):
+    for folder, subfolders, all_names in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        names = [name for name in all_names if not name.startswith(".")]
         suffixes = {name: os.path.splitext(name)[1].lower() for name in names}
         found += [Path(folder, name) for name in names if suffixes[name] in VIDEO_EXTENSIONS]
         if IMAGE_EXTENSIONS.intersection(suffixes.values()):

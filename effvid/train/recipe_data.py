@@ -103,21 +103,24 @@ def read_split(data: Mapping, which: str, classes: Sequence[str] | None = None) 
 def _read_annotations(
     data: Mapping, which: str, path: str, classes: Sequence[str] | None
 ) -> VideoList:
+    """`data.classes` is honoured by every format: the dataset's own class index for SSv2
+    (labels.json) and UCF101 (classInd.txt), a classes file (one name per line, in label order)
+    for the others; without it the training split's classes, or the labels found."""
     fmt, root = data["format"], data["root"]
-    if fmt == "list":
-        listed = read_classes_file(data["classes"]) if data["classes"] else classes
-        return read_list_file(path, root, classes=listed)
-    if fmt == "kinetics":
-        return read_kinetics(path, root, classes=classes)
     if fmt == "ssv2":
         return read_ssv2(path, root, labels_json=data["classes"])
     if fmt == "ucf101":
         return read_ucf101(path, root or Path(path).parent, class_index_file=data["classes"])
+    listed = read_classes_file(data["classes"]) if data["classes"] else classes
+    if fmt == "list":
+        return read_list_file(path, root, classes=listed)
+    if fmt == "kinetics":
+        return read_kinetics(path, root, classes=listed)
     if fmt == "hmdb51":
         subset = "train" if which == "train" else "test"
-        return read_hmdb51(path, root, split=data["split"], subset=subset)
+        return read_hmdb51(path, root, split=data["split"], subset=subset, classes=listed)
     if fmt == "folder":
-        return read_folder_tree(path, classes=classes)
+        return read_folder_tree(path, classes=listed)
     raise ConfigError(f"data.format {fmt!r} has no reader (did you mean 'demo'?)")
 
 

@@ -19,6 +19,9 @@ Pair = Annotated[list[Number], Field(min_length=2, max_length=2)]
 Rgb = Annotated[list[Number], Field(min_length=3, max_length=3)]
 
 DATA_FORMATS = ("list", "kinetics", "ssv2", "ucf101", "hmdb51", "folder", "demo")
+DATA_PATHS = ("train", "val", "test", "root", "classes")
+# The path keys a format does not read: one of them given is an error, never silently ignored.
+UNREAD_PATHS = {"demo": DATA_PATHS, "folder": ("root",)}
 MIN_CROP = 32  # every model downsamples by 32
 
 
@@ -104,6 +107,19 @@ class DataSection(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> "DataSection":
+        unread = [key for key in UNREAD_PATHS.get(self.format, ()) if getattr(self, key)]
+        if unread and self.format == "demo":
+            formats = ", ".join(f for f in DATA_FORMATS if f != "demo")
+            raise ValueError(
+                f"data.{unread[0]} is given, but data.format is 'demo' (the built-in data, which "
+                f"reads no path): set data.format to the format of your annotations ({formats})"
+            )
+        if unread:
+            raise ValueError(
+                f"data.{unread[0]} is not read by data.format '{self.format}' (its class folders "
+                "are data.train, data.val and data.test themselves): remove it, or set "
+                "data.format to a format that reads it"
+            )
         if self.crop_size > self.short_side:
             raise ValueError(
                 f"data.crop_size ({self.crop_size}) must not exceed data.short_side "

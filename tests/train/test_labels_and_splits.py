@@ -143,3 +143,67 @@ def test_a_kinetics_split_lacking_a_class_keeps_the_training_labels(tmp_path):
         "ddd_000001_000011": 0,
         "eee_000001_000011": 2,  # re-indexed on its own, 'swim' would have become 1
     }
+
+
+@pytest.mark.parametrize("fmt", ["folder", "kinetics", "list", "hmdb51"])
+def test_data_classes_is_honoured_by_every_format(tmp_path, fmt):
+    """A classes file orders the labels whatever the format; it used to be ignored for
+    folder-per-class trees, Kinetics CSVs and HMDB51 splits (labels then sorted by name)."""
+    order = ["swim", "jump", "run"]
+    (tmp_path / "classes.txt").write_text("\n".join(order) + "\n")
+    data = {"format": fmt, "classes": str(tmp_path / "classes.txt"), "crop_size": 32,
+            "short_side": 32}  # fmt: skip
+    if fmt == "folder":
+        data["train"] = str(_tree(tmp_path / "train", ("jump", "run")))
+    elif fmt == "kinetics":
+        (tmp_path / "train.csv").write_text(
+            "label,youtube_id,time_start,time_end\njump,aaa,1,11\nrun,bbb,1,11\n"
+        )
+        for name in ("aaa", "bbb"):
+            (tmp_path / f"{name}_000001_000011.mp4").touch()
+        data.update(train=str(tmp_path / "train.csv"), root=str(tmp_path))
+    elif fmt == "list":
+        (tmp_path / "train.txt").write_text("a.mp4 jump\nb.mp4 run\n")
+        for name in ("a", "b"):
+            (tmp_path / f"{name}.mp4").touch()
+        data.update(train=str(tmp_path / "train.txt"), root=str(tmp_path))
+    else:
+        splits = tmp_path / "splits"
+        splits.mkdir()
+        for name in ("jump", "run"):
+            (splits / f"{name}_test_split1.txt").write_text(f"{name}.avi 1\n")
+            (tmp_path / "videos" / name).mkdir(parents=True)
+            (tmp_path / "videos" / name / f"{name}.avi").touch()
+        data.update(train=str(splits), root=str(tmp_path / "videos"))
+    videos = recipe_data.read_split(load_config({"data": data})["data"], "train")
+    assert videos.classes == order
+    assert {videos.classes[record.label] for record in videos.records} == {"jump", "run"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.root=/data", "data.train=t.txt", "data.val=v.txt"],
+         r"data\.train is given, but data\.format is 'demo' .*: set data\.format"),
+        (["data.classes=c.txt"], r"data\.classes is given, but data\.format is 'demo'"),
+        (["data.format=folder", "data.train=t", "data.root=/videos"],
+         r"data\.root is not read by data\.format 'folder'"),
+    ],
+)  # fmt: skip
+def test_a_dataset_path_the_format_does_not_read_is_refused(overrides, message):
+    """`effvid train --config demo data.root=... data.train=...` without data.format used to
+    train on the generated demo data, silently, while config.yaml recorded the user's paths."""
+    with pytest.raises(ConfigError, match=message):
+        load_config("demo", overrides)
+
+
+def test_eval_counts_a_video_listed_twice_once(tiny_videos, tmp_path):
+    lines = (tiny_videos / "val5.txt").read_text().splitlines()
+    (tmp_path / "twice.txt").write_text("\n".join([*lines, lines[0], lines[3]]) + "\n")
+    config = tiny_config(tiny_videos, tmp_path / "run", data__val=str(tmp_path / "twice.txt"))
+    checkpoint = tmp_path / "model.pth"
+    classes = (tiny_videos / "classes.txt").read_text().split()
+    model = create_model("vmf_xxs", num_classes=len(classes))
+    torch.save({"model": model.state_dict(), "class_names": classes}, checkpoint)
+    results = evaluate_checkpoint(config, checkpoint, split="val", progress=False)
+    assert results.metrics()["videos"] == 5

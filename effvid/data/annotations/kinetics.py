@@ -16,6 +16,7 @@ from pathlib import Path
 from effvid.data.annotations.records import (
     AnnotationError,
     ClassNames,
+    Entry,
     VideoList,
     index_videos,
     make_video_list,
@@ -44,6 +45,10 @@ def read_kinetics(
         if column not in columns:
             raise AnnotationError(csv_path, 1, f"no {column!r} column (header: {list(columns)})")
     labelled = "label" in columns
+    if labelled:
+        for line, row in rows:
+            if row["label"] is not None and not row["label"].strip():
+                raise AnnotationError(csv_path, line, "the label is empty")
     if classes is None:
         classes = sorted({row["label"] for _, row in rows}) if labelled else []
     class_names = ClassNames(classes)
@@ -62,5 +67,6 @@ def read_kinetics(
         youtube_id = row["youtube_id"]
         clip_id = f"{youtube_id}_{start:06d}_{end:06d}"
         label = class_names.label(row["label"], csv_path, line) if labelled else -1
-        entries.append((videos.get(clip_id) or videos.get(youtube_id), label, clip_id))
+        path = videos.get(clip_id) or videos.get(youtube_id)
+        entries.append(Entry(path, label, clip_id, str(csv_path), line))
     return make_video_list(entries, classes, csv_path)

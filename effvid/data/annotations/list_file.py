@@ -4,10 +4,13 @@
     videos/run/0002.mp4,run         ... or a class name
 
 Paths may contain spaces (the label is the last field) and are relative to `video_root`, by default
-the list file's folder. The classes file has one class name per line, in label order. Without one,
-the labels of the file define the classes: class names, sorted; or integers, which must then run
-from 0 to N-1 with every label used (a stray `99` among 0..2 is a typo, not a 100-class
-dataset). Integers and names are never mixed in one file.
+the list file's folder. The classes file has one class name per line, in label order, each name
+once. A label that names a class is that class; a number that names none is a 0-based index,
+unless some class is named like a number (classes "1".."10"): then every label is a name, so that
+"10" is class "10", never the 11th class. Without a classes file, the labels of the file define
+the classes: class names, sorted; or integers, which must then run from 0 to N-1 with every label
+used (a stray `99` among 0..2 is a typo, not a 100-class dataset). Integers and names are never
+mixed in one file.
 """
 
 import re
@@ -15,8 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from effvid.data.annotations.records import (
+    INTEGER,
     AnnotationError,
     ClassNames,
+    Entry,
     VideoList,
     existing_video,
     make_video_list,
@@ -24,12 +29,19 @@ from effvid.data.annotations.records import (
 )
 
 _LINE = re.compile(r"(.+?)\s*[,\s]\s*([^,\s]+)")
-_INTEGER = re.compile(r"-?\d+")
 
 
 def read_classes_file(path: str | Path) -> list[str]:
-    """Class names in label order, one per line."""
-    return [text for _, text in read_lines(path)]
+    """Class names in label order, one per line; a name given twice is an AnnotationError
+    naming both lines, and so is a file without any name."""
+    lines: dict[str, int] = {}
+    for line, name in read_lines(path):
+        if name in lines:
+            raise AnnotationError(path, line, f"class {name!r} is given twice (line {lines[name]})")
+        lines[name] = line
+    if not lines:
+        raise AnnotationError(path, None, "names no class")
+    return list(lines)
 
 
 def read_list_file(
@@ -50,20 +62,23 @@ def read_list_file(
     class_names = ClassNames(classes)
     root = Path(video_root if video_root is not None else Path(list_path).parent)
     entries = []
+    names_only = class_names.has_integer_names
     for line, relative, token in rows:
-        if _INTEGER.fullmatch(token):
+        if INTEGER.fullmatch(token) and not names_only:
             label = class_names.check(int(token), list_path, line)
         else:
             label = class_names.label(token, list_path, line)
-        entries.append((existing_video(root / relative), label, relative))
+        entries.append(
+            Entry(existing_video(root / relative), label, relative, str(list_path), line)
+        )
     return make_video_list(entries, class_names.names, list_path)
 
 
 def _inferred_classes(list_path: str | Path, labels: list[tuple[int, str]]) -> list[str]:
     """The classes of a list file without a classes file, from its (line, label) pairs."""
-    integers = [(line, label) for line, label in labels if _INTEGER.fullmatch(label)]
+    integers = [(line, label) for line, label in labels if INTEGER.fullmatch(label)]
     if integers and len(integers) < len(labels):
-        name = next((line, label) for line, label in labels if not _INTEGER.fullmatch(label))
+        name = next((line, label) for line, label in labels if not INTEGER.fullmatch(label))
         number = integers[0]
         raise AnnotationError(
             list_path,

@@ -3,18 +3,27 @@
 A reader turns a dataset's own annotation files into a `VideoList`: one `VideoRecord` per video
 found on disk, the class names in label order, and the listed videos that are missing. Every error
 in an annotation file is an `AnnotationError` that names the file and the line.
+
+Label spaces follow one set of rules, whatever the format: class names are names, whatever they
+look like (a class may be called "3"); a name is given once; a label is never empty; a video
+listed twice with one label is one video (reported, counted once), with two labels an error that
+names both places.
 """
 
 import difflib
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from effvid.data.decoding import VIDEO_EXTENSIONS
 from effvid.errors import EffvidError
+
+logger = logging.getLogger("effvid.data")
 
 
 class AnnotationError(EffvidError, ValueError):
@@ -44,12 +53,15 @@ class VideoList:
     classes: list[str]
     source: str
     missing: list[str] = field(default_factory=list)
+    repeated: list[str] = field(default_factory=list)  # listed more than once, kept once
 
     def audit(self) -> str:
-        """E.g. `train.csv: 1000 videos listed, 987 found, 13 missing`."""
+        """E.g. `train.csv: 1000 videos listed, 987 found, 13 missing` (and how many were
+        listed more than once, when some were)."""
         listed = len(self.records) + len(self.missing)
+        repeated = f" ({len(self.repeated)} listed more than once)" if self.repeated else ""
         return (
-            f"{self.source}: {listed} videos listed, {len(self.records)} found, "
+            f"{self.source}: {listed} videos listed{repeated}, {len(self.records)} found, "
             f"{len(self.missing)} missing"
         )
 
@@ -69,6 +81,7 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
 
 
 _SPACE = re.compile(r"\s*")
+INTEGER = re.compile(r"-?\d+")  # a label that looks like a number
 _TOO_DEEP = "JSON nested too deeply to be an annotation"
 
 
@@ -122,6 +135,12 @@ class ClassNames:
         self.names = list(names)
         self._labels = {name: label for label, name in enumerate(self.names)}
 
+    @property
+    def has_integer_names(self) -> bool:
+        """Whether some class is named like a number ("3"): then a label that looks like a
+        number is a name, never an index."""
+        return any(INTEGER.fullmatch(name) for name in self.names)
+
     def label(self, name: str, path: str | Path, line: int) -> int:
         """The label of class `name`; an unknown name is an AnnotationError naming close ones."""
         if name in self._labels:
@@ -160,10 +179,59 @@ def existing_video(path: Path) -> Path | None:
     return None
 
 
+class Entry(NamedTuple):
+    """One listed video, as a reader found it."""
+
+    path: Path | None  # None: listed, not on disk
+    label: int
+    video_id: str
+    file: str  # where it is listed
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+    def place(self, other: "Entry") -> str:
+        """Where this entry is, said from `other`'s file: 'line 3' or 'b.txt:3'."""
+        same_file = self.file == other.file and self.line is not None
+        return f"line {self.line}" if same_file else self.where
+
+
 def make_video_list(
-    entries: Sequence[tuple[Path | None, int, str]], classes: Sequence[str], source: str | Path
+    entries: Sequence[Entry], classes: Sequence[str], source: str | Path
 ) -> VideoList:
-    """A VideoList from (path or None when not found, label, video id) entries."""
-    records = [VideoRecord(path, label, video_id) for path, label, video_id in entries if path]
-    missing = [video_id for path, _, video_id in entries if path is None]
-    return VideoList(records, list(classes), str(source), missing)
+    """A VideoList from the entries of one split: a video (its path, or its id when it is not on
+    disk) listed more than once is kept once and reported; listed with two labels, it is an
+    AnnotationError naming both places."""
+    first: dict[Path | str, Entry] = {}
+    repeated: list[tuple[Entry, Entry]] = []
+    for entry in entries:
+        key = entry.path if entry.path is not None else entry.video_id
+        earlier = first.setdefault(key, entry)
+        if earlier is entry:
+            continue
+        if earlier.label != entry.label:
+            names = [classes[e.label] if 0 <= e.label < len(classes) else str(e.label)
+                     for e in (earlier, entry)]  # fmt: skip
+            raise AnnotationError(
+                entry.file,
+                entry.line,
+                f"video {entry.video_id!r} is listed again with another label: {names[1]!r} "
+                f"here, {names[0]!r} at {earlier.place(entry)}",
+            )
+        repeated.append((earlier, entry))
+    if repeated:
+        earlier, again = repeated[0]
+        logger.warning(
+            "%s: %d videos are listed more than once with the same label, each counted once "
+            "(first: %r at %s and %s)",
+            source, len(repeated), again.video_id, earlier.where,
+            again.place(earlier),
+        )  # fmt: skip
+    kept = list(first.values())
+    records = [VideoRecord(e.path, e.label, e.video_id) for e in kept if e.path is not None]
+    missing = [e.video_id for e in kept if e.path is None]
+    return VideoList(
+        records, list(classes), str(source), missing, [e.video_id for _, e in repeated]
+    )

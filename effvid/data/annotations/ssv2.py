@@ -16,6 +16,7 @@ from pathlib import Path
 from effvid.data.annotations.records import (
     AnnotationError,
     ClassNames,
+    Entry,
     VideoList,
     index_videos,
     make_video_list,
@@ -59,5 +60,5 @@ def read_ssv2(
             label = classes.label(template, annotation_json, line)
         else:
             label = -1
-        entries.append((videos.get(video_id), label, video_id))
+        entries.append(Entry(videos.get(video_id), label, video_id, str(annotation_json), line))
     return make_video_list(entries, classes.names, annotation_json)

@@ -13,6 +13,7 @@ from pathlib import Path
 from effvid.data.annotations.records import (
     AnnotationError,
     ClassNames,
+    Entry,
     VideoList,
     existing_video,
     make_video_list,
@@ -56,5 +57,6 @@ def read_ucf101(
                 raise AnnotationError(
                     split_file, line, f"label {given + 1} is not the class of folder {label + 1}"
                 )
-        entries.append((existing_video(Path(video_root, relative)), label, Path(relative).stem))
+        path = existing_video(Path(video_root, relative))
+        entries.append(Entry(path, label, Path(relative).stem, str(split_file), line))
     return make_video_list(entries, classes.names, split_file)
