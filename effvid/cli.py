@@ -647,7 +647,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--request-timeout", type=positive_float, default=60.0, help="seconds per request"
     )
     serve.add_argument(
-        "--batch-wait-ms", type=positive_float, default=5.0, help="wait for requests to batch"
+        "--batch-wait-ms",
+        type=lambda text: _number(text, float, 0.0, strict=False),
+        default=5.0,
+        help="wait for requests to batch (0: none)",
     )
     serve.add_argument(
         "--batch-clips", type=positive_int, default=32, help="clips per model call (1: no batching)"

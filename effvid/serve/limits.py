@@ -7,7 +7,7 @@ family and a message of one line, never a traceback.
 
 from dataclasses import asdict, dataclass
 
-from effvid.errors import EffvidError
+from effvid.errors import EffvidError, InputError
 
 MEGABYTE = 1 << 20
 
@@ -17,7 +17,7 @@ class ServeLimits:
     """Bounds on what one request, one stream and the whole server take on.
 
     `batch_wait_ms`: how long the first request of a batch waits for others before the model
-    runs; `batch_clips`: the most clips in one model call (a request is never split: 1 means
+    runs (0: no wait, the requests already queued still share a call); `batch_clips`: the most clips in one model call (a request is never split: 1 means
     one request per call, no batching)."""
 
     max_upload_mb: float = 64.0
@@ -31,8 +31,8 @@ class ServeLimits:
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if not value > 0:
-                raise ValueError(f"{name} must be positive, got {value}")
+            if not (value > 0 or (name == "batch_wait_ms" and value == 0)):
+                raise InputError(f"{name} must be positive, got {value}")
 
     @property
     def max_upload_bytes(self) -> int:
