@@ -209,6 +209,21 @@ class OutputSection(_Section):
     )
 
 
+# What may differ when a run continues (from its folder's last.pth, or with --resume): how long it
+# trains, how often and in what batches it is evaluated, how its data is loaded, what else it
+# keeps, and where. Anything else changes what the weights learn, and is refused.
+MAY_CHANGE_ON_RESUME = (
+    "train.epochs",
+    "eval.every",
+    "eval.batch_size",
+    "data.workers",
+    "data.frame_cache",
+    "data.test",
+    "output.dir",
+    "output.keep_every",
+)
+
+
 class Recipe(_Section):
     model: ModelSection = Field(default_factory=ModelSection)
     data: DataSection = Field(default_factory=DataSection)

@@ -1,7 +1,9 @@
 """The training loop: one process per device (`torchrun`) or a single process, a run folder,
 and resumption that continues exactly where a run stopped.
 
-Run folder (`output.dir`):
+Run folder (`output.dir`), owned by one training at a time (an OS-level lock: a second one is
+refused at once) and holding one run (`run_folder`: a training continues it only under the recipe
+and classes it was trained with, up to what `MAY_CHANGE_ON_RESUME` declares):
     config.yaml         the resolved recipe
     classes.txt         class names, one per line
     train.log           the log lines
@@ -25,7 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from effvid.data import MixupCutmix, soft_target_cross_entropy
 from effvid.data.progress import progress_bar
 from effvid.distributed import DistributedContext, all_reduce_mean, barrier
+from effvid.files import exclusive_lock
 from effvid.models import create_model, get_model_card, load_checkpoint
 from effvid.models.weights import CheckpointError, CheckpointMetadata
 from effvid.train import recipe_data
@@ -47,6 +50,7 @@ from effvid.train.config import dump_config
 from effvid.train.evaluate import collect_view_logits, gather_video_scores, summarize
 from effvid.train.optim import build_optimizer, warmup_cosine
 from effvid.train.plots import plot_training_curves
+from effvid.train.run_folder import check_classes, check_recipe, discard_run, recorded_run
 from effvid.train.training_checkpoint import (
     TrainingCheckpoint,
     read_training_checkpoint,
@@ -100,7 +104,11 @@ class Trainer:
     """Train `config['model']['name']` on `config['data']` into `config['output']['dir']`.
 
     `resume`: True continues from the run folder's last checkpoint if there is one (the
-    default); a path continues from that checkpoint; False starts afresh.
+    default); a path continues from that checkpoint; False starts afresh, discarding the run
+    folder's checkpoints and metrics. Continuing under another recipe or other classes is a
+    RunFolderError (see `run_folder`). The trainer owns its run folder from construction until
+    `fit` returns or fails (or `close` is called): another training of the same folder meanwhile
+    gets OutputLockedError.
     """
 
     def __init__(
@@ -117,6 +125,22 @@ class Trainer:
         self.progress = progress and context.is_main
         self.run_dir = Path(config["output"]["dir"])
         self.train_cfg = config["train"]
+        self.writer = None
+        self._ownership = ExitStack()
+        try:
+            self._set_up(resume)
+        except BaseException:
+            self._ownership.close()
+            raise
+
+    # --- set-up -----------------------------------------------------------------------------
+
+    def _set_up(self, resume: bool | str | Path) -> None:
+        if self.context.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)  # the lock lives inside it
+            self._ownership.enter_context(exclusive_lock(self.run_dir, "run folder"))
+        self._continued = self._runs_continued(resume)
+        config = self.config
         data = config["data"]
         if data["format"] == "demo":
             data = recipe_data.demo_data_section(data, progress=self.progress)
@@ -129,11 +153,28 @@ class Trainer:
         self._restore(resume)
         self._open_logs()
 
-    # --- set-up -----------------------------------------------------------------------------
+    def _runs_continued(self, resume: bool | str | Path) -> list[tuple[Path, TrainingCheckpoint]]:
+        """The checkpoints of the runs this training continues or writes over (the run folder's
+        own, the one given to resume from), each checked against the recipe before anything is
+        written; with `resume` False, the folder's run is discarded instead."""
+        if resume is False:
+            if self.context.is_main and (removed := discard_run(self.run_dir)):
+                logger.info("started afresh: removed %s", ", ".join(p.name for p in removed))
+            return []
+        given = Path(resume) if isinstance(resume, str | Path) else None
+        sources = [recorded_run(self.run_dir), given]
+        runs = []
+        for source in dict.fromkeys(path for path in sources if path is not None):
+            checkpoint = read_training_checkpoint(source, mmap=True)
+            check_recipe(source, checkpoint, self.config)
+            runs.append((source, checkpoint))
+        return runs
 
     def _build_data(self) -> None:
         train_videos = recipe_data.read_split(self.data, "train")
         self.class_names = list(train_videos.classes)
+        for source, checkpoint in self._continued:
+            check_classes(source, checkpoint, self.class_names)
         val_videos = recipe_data.read_split(self.data, "val", self.class_names)
         self.views = recipe_data.resolve_views(self.config["eval"], self.card)
         caches = [recipe_data.frame_cache(self.data, v, progress=self.progress)
@@ -221,8 +262,14 @@ class Trainer:
             path = self.run_dir / "last.pth"
         if path is None:
             return
-        checkpoint = read_training_checkpoint(path)
-        self.model.load_state_dict(checkpoint.model)
+        checkpoint = read_training_checkpoint(path)  # checked by _runs_continued
+        try:
+            self.model.load_state_dict(checkpoint.model)
+        except RuntimeError as error:  # recorded without its model: the weights say it
+            first = str(error).splitlines()[1:2] or [str(error)]
+            raise CheckpointError(
+                f"{path} does not fit {self.config['model']['name']}: {first[0].strip()}"
+            ) from None
         if self.ema is not None and checkpoint.ema is not None:
             self.ema.load_state_dict(checkpoint.ema)
         self.optimizer.load_state_dict(checkpoint.optimizer)
@@ -233,7 +280,6 @@ class Trainer:
             logger.info("resumed from %s after epoch %d", path, self.state.epoch)
 
     def _open_logs(self) -> None:
-        self.writer = None
         if not self.context.is_main:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -419,6 +465,13 @@ class Trainer:
 
     def fit(self) -> list[dict[str, float]]:
         """Train the remaining epochs; returns the per-epoch history."""
+        try:
+            self._fit()
+        finally:
+            self.close()
+        return self.state.history
+
+    def _fit(self) -> None:
         epochs, every = self.train_cfg["epochs"], self.config["eval"]["every"]
         for epoch in range(self.state.epoch, epochs):
             row = {"epoch": epoch + 1, **self.train_one_epoch(epoch), **self.epoch_metrics()}
@@ -436,11 +489,11 @@ class Trainer:
             if self.context.is_main:
                 self._record_epoch(row, is_best)
             barrier()
-        self.close()
-        return self.state.history
 
     def close(self) -> None:
+        """Close the logs and give the run folder up (`fit` does it when it ends)."""
         if self.writer is not None:
             self.writer.close()
             logging.getLogger("effvid").removeHandler(self._log_handler)
             self.writer = None
+        self._ownership.close()
