@@ -1,11 +1,15 @@
 """The bad data policy: an unreadable video is logged, counted and listed, and a run stops only
 when more than `max_bad_fraction` of a dataset is unreadable.
 
-The report is a tab-separated file, `path<TAB>reason` per unreadable video. DataLoader workers are
-separate processes: each appends to the same report (one short write per line, atomic under
-O_APPEND) and counts what all of them listed, so the fraction is the dataset's, not a worker's.
+The report is a tab-separated file, `path<TAB>reason` per unreadable video, written and read by
+the csv module: a path holding a tab, a newline or a quote is quoted, and reads back as it was.
+DataLoader workers are separate processes: each appends to the same report (one short write per
+record, atomic under O_APPEND) and counts what all of them listed, so the fraction is the
+dataset's, not a worker's.
 """
 
+import csv
+import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,8 +25,11 @@ class TooManyBadVideos(EffvidError, RuntimeError):
 
 
 def report_line(path: str, reason: str) -> str:
-    """One report line: the reason on one line, after a tab."""
-    return f"{path}\t{' '.join(reason.split())}\n"
+    """One report record, `path<TAB>reason` and a newline, quoted where the path needs it; the
+    reason is put on one line."""
+    text = io.StringIO()
+    csv.writer(text, delimiter="\t", lineterminator="\n").writerow([path, " ".join(reason.split())])
+    return text.getvalue()
 
 
 def read_bad_video_report(path: str | Path) -> dict[str, str]:
@@ -30,8 +37,8 @@ def read_bad_video_report(path: str | Path) -> dict[str, str]:
     report = Path(path)
     if not report.exists():
         return {}
-    lines = report.read_text(encoding="utf-8").splitlines()
-    return dict(line.split("\t", 1) for line in lines if "\t" in line)
+    with report.open(newline="", encoding="utf-8") as handle:
+        return {row[0]: row[1] for row in csv.reader(handle, delimiter="\t") if len(row) == 2}
 
 
 class BadVideoLog:

@@ -1,6 +1,6 @@
 """`effvid check-videos`: decode every video of a folder or annotation file, in parallel
-processes, and write a report of the broken ones with the reason (`path<TAB>reason` per line, the
-format of the training bad-video report)."""
+processes, and write a report of the broken ones with the reason (`path<TAB>reason` per record,
+quoted where a path needs it: the format of the training bad-video report, `bad_videos.py`)."""
 
 import multiprocessing
 import os

@@ -89,3 +89,21 @@ def test_without_a_report_the_log_still_counts_and_says_nothing_of_a_file(caplog
 def test_a_missing_video_fails_the_dataset_at_once_past_the_limit():
     with pytest.raises(TooManyBadVideos, match=r"1 of 10 videos .*; 1 are missing$"):
         BadVideoLog(num_videos=10, missing=["gone.mp4"])
+
+
+NAMES = ["tab\there.mp4", "line\nbreak.mp4", 'a "quoted" name.mp4', "plain.mp4"]
+
+
+def test_file_names_holding_tabs_newlines_or_quotes_round_trip(tmp_path):
+    """The report is written and read by the csv module: a name holding a tab used to put part
+    of the name in the reason, one holding a newline to break the report into other lines."""
+    report = tmp_path / "bad.tsv"
+    log = BadVideoLog(num_videos=100, max_bad_fraction=0.5, report_path=report, missing=NAMES[:1])
+    for name in NAMES[1:]:
+        log.record(VideoDecodeError(name, "moov atom not found"))
+    listed = read_bad_video_report(report)
+    assert list(listed) == NAMES
+    assert listed["tab\there.mp4"].startswith("not found")
+    assert set(listed.values()) - {listed[NAMES[0]]} == {"moov atom not found"}
+    log.record(VideoDecodeError(NAMES[1], "again"))  # listed already, by any worker: once
+    assert list(read_bad_video_report(report)) == NAMES

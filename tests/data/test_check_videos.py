@@ -31,3 +31,12 @@ def test_annotation_check_counts_missing_videos(tmp_path):
     result = check_dataset(tmp_path / "list.txt", workers=1, progress=False)
     assert result.checked == 2
     assert [(check.path, check.error) for check in result.broken] == [("b.mp4", "not found")]
+
+
+def test_a_broken_video_whose_name_holds_a_tab_and_a_newline_is_reported_whole(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "a\tb\nc.mp4").write_bytes(b"not a video")
+    report = tmp_path / "report.tsv"
+    check_dataset(videos, workers=1, report_path=report, progress=False)
+    assert list(read_bad_video_report(report)) == [str(videos / "a\tb\nc.mp4")]
