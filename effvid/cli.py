@@ -225,6 +225,7 @@ def _collection_options(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
         "workers": args.workers,
         "device": args.device,
+        "overwrite": args.overwrite,
     }
 
 
@@ -413,6 +414,12 @@ def _collection_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=non_negative_int, default=2, help="decoding processes (0: in-process)"
     )
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output of effvid that another model, checkpoint or options "
+        "made, instead of refusing it (a file effvid did not write is never replaced)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -673,6 +680,10 @@ def _cuda_available() -> bool:
 USER_ERRORS = (EffvidError, OSError)
 
 
+# The exit status of a command stopped by Ctrl-C (SIGINT), as shells report it: 128 + 2.
+INTERRUPTED = 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -682,6 +693,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"effvid: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if os.environ.get("EFFVID_DEBUG"):
+            raise
+        # Every output keeps what was complete (records, checkpoints, shards are written whole).
+        print(
+            f"effvid: interrupted: {args.command} stopped; what it wrote is kept, and the same "
+            "command resumes it",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -2,17 +2,24 @@
 DataLoader worker processes, batched across videos, written as it goes, resumable, and spread
 over processes and machines with `torchrun`.
 
-    inputs -> videos -> [workers: open, plan the clips, decode each frame once] -> clips of a
-    video -> [main process: batches of clips from several videos through the model] -> one
-    record per video -> a sink (predictions or features), written as each video completes
+    inputs -> videos -> [workers: open, plan the clips, decode each chunk's frames once] ->
+    chunks of a video's clips -> [main process: batches of clips from several videos through
+    the model] -> each chunk's outputs folded into its video's record -> a sink (predictions or
+    features), written as each video completes
+
+Memory does not grow with a video's length: a worker decodes at most `batch_size` clips of a
+video at a time, and a video's outputs are folded into its record as they come (a running mean,
+or one small entry per timeline window), never held as one tensor for the whole video.
 
 Sharding: under torchrun, rank r of w takes videos r, r + w, ...; within a process, DataLoader
 worker k of n takes every n-th of those. Every video is handled exactly once. An unreadable
 video goes to the bad-video report with its reason and never stops the run.
 """
 
-import json
-from collections.abc import Callable, Iterator, Sequence
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,13 +29,22 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from effvid.data import VideoDecodeError, find_videos, load_annotations, open_video
 from effvid.data.bad_videos import report_line
 from effvid.data.decoding import VIDEO_EXTENSIONS
-from effvid.data.preprocessing import EvalClips
+from effvid.data.preprocessing import ClipPlan, EvalClips
 from effvid.data.progress import progress_bar
 from effvid.distributed import DistributedContext
 from effvid.errors import InputError
-from effvid.files import atomic_write
+from effvid.files import atomic_write, exclusive_lock
+from effvid.inference import feature_store, prediction_files
+from effvid.inference.metadata import ModelInfo
+from effvid.inference.outputs import model_provenance, provenance
+from effvid.inference.prediction_files import PredictionFile, RecordBuilder, recorded_videos
 from effvid.inference.runtime import inference_autocast
 from effvid.models import ModelCard
+
+logger = logging.getLogger("effvid.inference")
+
+# The most clips in one batch: a batch waits for this many clips, possibly from many videos.
+MAX_BATCH_SIZE = 1024
 
 
 def collect_videos(inputs: Sequence[str | Path], root: str | Path | None = None) -> list[str]:
@@ -64,17 +80,29 @@ class ClipRequest:
 
 @dataclass
 class VideoClips:
-    """One video's clips, or why it could not be read."""
+    """Clips of one video (all of them, or the next chunk of them in order), or why the video
+    could not be read. `last`: no more of this video's clips follow. `note`: how the request
+    was bounded to what this video allows (`BOUNDED`), on its first chunk."""
 
     index: int
     video: str
     clips: torch.Tensor | None = None  # (n, 3, T, S, S)
     spans: list[tuple[float, float]] = field(default_factory=list)
     error: str | None = None
+    last: bool = True
+    note: str | None = None
+
+
+# How a request is bounded by a video (counted in the run's summary, not repeated per video).
+BOUNDED = {
+    "clips": "have fewer frames than --clips (one clip per frame)",
+    "window": "are shorter than --window (one window over the whole video)",
+}
 
 
 class CollectionDataset(IterableDataset):
-    """This process's and worker's share of `videos` (by position), each as a `VideoClips`."""
+    """This process's and worker's share of `videos` (by position), each as `VideoClips`
+    chunks of at most `chunk` clips (None: a video's clips in one piece)."""
 
     def __init__(
         self,
@@ -85,12 +113,14 @@ class CollectionDataset(IterableDataset):
         rank: int = 0,
         world_size: int = 1,
         skip: frozenset[str] = frozenset(),
+        chunk: int | None = None,
     ) -> None:
         self.videos = list(videos)
         self.clips = clips
         self.request = request
         self.rank, self.world_size = rank, world_size
         self.skip = skip
+        self.chunk = chunk
 
     def share(self, worker: int = 0, workers: int = 1) -> list[int]:
         """Indices of the videos of this rank and worker that are still to do."""
@@ -101,22 +131,46 @@ class CollectionDataset(IterableDataset):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         for index in self.share(worker, workers):
-            yield self.read(index)
+            yield from self.chunks(index, self.chunk)
 
     def read(self, index: int) -> VideoClips:
+        """All the clips of video `index` at once."""
+        return next(self.chunks(index, None))
+
+    def plan(self, info) -> tuple[ClipPlan, str | None]:
+        """The clips the request asks of a video, bounded by what the video holds, and how it
+        was bounded (a key of `BOUNDED`), if it was."""
+        request, note = self.request, None
+        clips = request.clips
+        if request.window is None and clips is not None and clips > max(info.num_frames, 1):
+            clips, note = max(info.num_frames, 1), "clips"
+        fps = info.fps or 30.0
+        if request.window is not None and round(request.window * fps) > info.num_frames:
+            note = "window"
+        plan = self.clips.plan(info, clips=clips, window=request.window, stride=request.stride)
+        return plan, note
+
+    def chunks(self, index: int, size: int | None) -> Iterator[VideoClips]:
+        """Video `index`'s clips, `size` at a time (None: all at once), each chunk's frames
+        decoded once; one VideoClips with the error instead if the video cannot be read, even
+        after some of its chunks."""
         video = self.videos[index]
         short_side = self.clips.preprocessing.short_side
         try:
             with open_video(video, short_side=short_side) as reader:
-                plan = self.clips.plan(
-                    reader.info,
-                    clips=self.request.clips,
-                    window=self.request.window,
-                    stride=self.request.stride,
-                )
-                return VideoClips(index, video, self.clips.read_many(reader, plan), plan.spans)
+                plan, note = self.plan(reader.info)
+                if len(plan) == 0:
+                    raise VideoDecodeError(video, "no clip to read: no frames")
+                size = size or len(plan)
+                for start in range(0, len(plan), size):
+                    end = start + size
+                    part = ClipPlan(plan.indices[start:end], plan.spans[start:end])
+                    clips = self.clips.read_many(reader, part)
+                    last = end >= len(plan)
+                    yield VideoClips(index, video, clips, part.spans, last=last, note=note)
+                    note = None
         except VideoDecodeError as error:
-            return VideoClips(index, video, error=error.reason)
+            yield VideoClips(index, video, error=error.reason)
 
 
 # A function from a batch of clips (B, 3, T, S, S) to the outputs a sink needs, e.g. logits.
@@ -124,16 +178,40 @@ ClipFunction = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 
 
 @dataclass
+class VideoFold:
+    """What becomes of one video's outputs: `add(outputs, spans)` for each chunk of its clips,
+    in order (outputs: one row per clip), then `finish()` once all are through."""
+
+    add: Callable[[dict[str, torch.Tensor], list[tuple[float, float]]], None]
+    finish: Callable[[], None]
+
+
+@dataclass
 class CollectionSummary:
     done: int = 0
     skipped: int = 0  # already in the output
     failed: list[tuple[str, str]] = field(default_factory=list)
+    bounded: Counter = field(default_factory=Counter)  # videos per key of BOUNDED
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.done} videos done, {self.skipped} already in the output, "
             f"{len(self.failed)} unreadable"
         )
+        notes = [f"{count} {BOUNDED[key]}" for key, count in sorted(self.bounded.items())]
+        return "; ".join([text, *notes])
+
+
+def bounded_batch_size(batch_size: int) -> int:
+    """`batch_size`, at most MAX_BATCH_SIZE (with a warning)."""
+    if batch_size > MAX_BATCH_SIZE:
+        logger.warning(
+            "--batch-size %d is more clips than a batch may hold: using %d",
+            batch_size,
+            MAX_BATCH_SIZE,
+        )
+        return MAX_BATCH_SIZE
+    return batch_size
 
 
 def run_collection(
@@ -141,7 +219,7 @@ def run_collection(
     clips: EvalClips,
     request: ClipRequest,
     function: ClipFunction,
-    write: Callable[[VideoClips, dict[str, torch.Tensor]], None],
+    fold: Callable[[str], VideoFold],
     *,
     context: DistributedContext,
     skip: frozenset[str] = frozenset(),
@@ -151,38 +229,52 @@ def run_collection(
     progress: bool = True,
 ) -> CollectionSummary:
     """Run `function` over this process's share of `videos` in batches of about `batch_size`
-    clips from several videos; `write(video, outputs)` gets each video's outputs (one row per
-    clip) as soon as all its clips are through. `skip`: videos already done."""
+    clips from several videos. `fold(video)` starts what becomes of a video's outputs; it gets
+    them chunk by chunk as they come, and is finished when all are through. `skip`: videos
+    already done. Memory: a few chunks of `batch_size` clips, whatever the videos' length."""
+    batch_size = bounded_batch_size(batch_size)
     dataset = CollectionDataset(
-        videos, clips, request, rank=context.rank, world_size=context.world_size, skip=skip
-    )
+        videos, clips, request, rank=context.rank, world_size=context.world_size, skip=skip,
+        chunk=batch_size,
+    )  # fmt: skip
     total = len(dataset.share())
     loader = DataLoader(dataset, batch_size=None, num_workers=min(workers, max(total, 1)))
     mine = videos[context.rank :: context.world_size]
     summary = CollectionSummary(skipped=sum(1 for video in mine if video in skip))
     bar = progress_bar(total, "videos", enabled=progress and context.is_main, unit="video")
     report = Path(bad_video_report) if bad_video_report is not None else None
-    waiting: list[VideoClips] = []
+    waiting: deque[VideoClips] = deque()
+    folds: dict[int, VideoFold] = {}  # the videos some of whose clips are through
 
     def flush(final: bool = False) -> None:
         while waiting and (final or sum(len(v.clips) for v in waiting) >= batch_size):
             group, count = [], 0
             while waiting and (count < batch_size or not group):
-                group.append(waiting.pop(0))
+                group.append(waiting.popleft())
                 count += len(group[-1].clips)
             outputs = function(torch.cat([v.clips for v in group]).to(context.device))
             start = 0
-            for video in group:
-                end = start + len(video.clips)
-                write(
-                    video, {key: value[start:end].float().cpu() for key, value in outputs.items()}
+            for chunk in group:
+                end = start + len(chunk.clips)
+                if chunk.index not in folds:
+                    folds[chunk.index] = fold(chunk.video)
+                folds[chunk.index].add(
+                    {key: value[start:end].float().cpu() for key, value in outputs.items()},
+                    chunk.spans,
                 )
                 start = end
-                summary.done += 1
-                bar.update()
+                if chunk.last:
+                    folds.pop(chunk.index).finish()
+                    summary.done += 1
+                    bar.update()
 
     for item in loader:
-        if item.error is not None:
+        if item.note is not None:
+            summary.bounded[item.note] += 1
+        if item.error is not None:  # what was read of the video before is dropped
+            for chunk in [chunk for chunk in waiting if chunk.index == item.index]:
+                waiting.remove(chunk)
+            folds.pop(item.index, None)
             summary.failed.append((item.video, item.error))
             if report is not None:
                 with report.open("a", encoding="utf-8") as handle:
@@ -225,20 +317,60 @@ def checked_once(ids: Sequence[str], expected: Sequence[str], what: str) -> None
 def _merge_parts(output: Path, videos: Sequence[str], failed: Sequence[str]) -> None:
     """Rank 0, after every process finished: the parts appended to the output, each video
     checked to be there exactly once, the parts removed."""
-    from effvid.inference.prediction_files import PredictionFile, read_records
-
-    records = read_records(output) if output.exists() else []
-    for part in parts_of(output):
-        records += read_records(part)
+    sources = [path for path in [output, *parts_of(output)] if path.exists()]
     expected = [video for video in videos if video not in set(failed)]
-    checked_once([record["video"] for record in records], expected, str(output))
+    recorded = [video for source in sources for video in recorded_videos(source)]
+    checked_once(recorded, expected, str(output))
     with atomic_write(output) as merged:
-        sink = PredictionFile(merged)
-        for record in records:
-            sink.write(record)
-        sink.close()
+        prediction_files.concatenate(sources, merged)
     for part in parts_of(output):
         part.unlink()
+
+
+def _claim_outputs(output: Path, provenance: Mapping, overwrite: bool) -> None:
+    """Rank 0, before any process writes: the output and every part of it may be continued by
+    this run (`check_prediction_output`); with `overwrite` they and the bad-video report are
+    removed instead."""
+    for path in [output, *parts_of(output)]:
+        prediction_files.check_prediction_output(path, provenance, overwrite=overwrite)
+    if overwrite:
+        bad_video_report(output).unlink(missing_ok=True)
+
+
+def _open_output(
+    output: Path, made_by: Mapping, overwrite: bool, context: DistributedContext, owned: ExitStack
+) -> PredictionFile:
+    """This process's prediction file (the output, or its part under torchrun), held in
+    `owned`: rank 0 refuses an output that is not effvid's before touching anything, locks it
+    (for the whole run: another run's rank 0 is refused, and its other processes never pass
+    the barrier to open their parts), and checks it and every part against `made_by` (or
+    removes them, with `overwrite`) before any process opens its own."""
+    from effvid.distributed import barrier
+
+    if context.is_main:
+        prediction_files.check_owner(output)
+        owned.enter_context(exclusive_lock(output, "prediction file"))
+        _claim_outputs(output, made_by, overwrite)
+    barrier()
+    return owned.enter_context(PredictionFile(part_path(output, context), made_by))
+
+
+def bad_video_report(output: Path) -> Path:
+    """Where a prediction file's unreadable videos are listed."""
+    return output.with_name(f"{output.name}.bad_videos.tsv")
+
+
+def _top_k_for(top_k: int, class_names: Sequence[str]) -> int:
+    """`top_k`, at most the model's classes (when it names them), with a warning."""
+    if class_names and top_k > len(class_names):
+        logger.warning(
+            "--top-k %d is more than the model's %d classes: records list %d",
+            top_k,
+            len(class_names),
+            len(class_names),
+        )
+        return len(class_names)
+    return top_k
 
 
 def predict_collection(
@@ -257,65 +389,71 @@ def predict_collection(
     device: str | None = None,
     progress: bool = True,
     on_record: Callable[[dict], None] | None = None,
+    overwrite: bool = False,
 ) -> CollectionSummary:
     """Label every video of `inputs` (see `collect_videos`) with a checkpoint or an ONNX file:
-    one record per video (`prediction_files.prediction_record`), appended to `output` (.jsonl
-    or .csv) as each is done, or handed to `on_record`. A rerun with the same output skips the
-    videos already in it. Under torchrun the processes share the videos and rank 0 merges."""
+    one record per video (`prediction_files.RecordBuilder`), appended to `output` (.jsonl or
+    .csv, which records the run's provenance) as each is done, or handed to `on_record`. A rerun
+    with the same output and provenance skips the videos already in it; another provenance is
+    refused, unless `overwrite`. The output is locked while written. Under torchrun the
+    processes share the videos and rank 0 merges."""
     from effvid.distributed import all_gather_objects, barrier, setup_distributed
-    from effvid.inference.prediction_files import (
-        PredictionFile,
-        prediction_record,
-        read_records,
-        recorded_videos,
-    )
     from effvid.inference.predictor import Predictor
 
     context = setup_distributed(device)
     predictor = Predictor(model, checkpoint, onnx=onnx, runtime=runtime, device=str(context.device))
     request = request.for_model(predictor.card)
-    videos = collect_videos(inputs, root)
-    sink, skip = None, frozenset()
-    if output is not None:
-        output = Path(output)
-        skip = frozenset(v for path in [output, *parts_of(output)] for v in recorded_videos(path))
-        sink = PredictionFile(part_path(output, context))
+    k = _top_k_for(top_k, predictor.class_names)
     timeline = request.window is not None
+    with ExitStack() as owned:
+        sink, skip = None, frozenset()
+        if output is not None:
+            output = Path(output)
+            options = {"top_k": k, "clips": request.clips, "window": request.window,
+                       "stride": request.stride if timeline else None}  # fmt: skip
+            made_by = provenance(prediction_files.KIND, predictor.provenance(), options)
+            sink = _open_output(output, made_by, overwrite, context, owned)
+            done = [path for path in [output, *parts_of(output)] if path != sink.path]
+            skip = frozenset(sink.done.union(*map(recorded_videos, done)))
+        videos = collect_videos(inputs, root)  # once the output is known to be this run's
 
-    def write(video: VideoClips, outputs: dict[str, torch.Tensor]) -> None:
-        record = prediction_record(
-            video.video, outputs["logits"], video.spans, k=top_k,
-            class_names=predictor.class_names, timeline=timeline,
-        )  # fmt: skip
+        def fold(video: str) -> VideoFold:
+            names = predictor.class_names
+            builder = RecordBuilder(video, k=k, class_names=names, timeline=timeline)
+
+            def finish() -> None:
+                record = builder.record()
+                if sink is not None:
+                    sink.write(record)
+                if on_record is not None:
+                    on_record(record)
+
+            return VideoFold(lambda outputs, spans: builder.add(outputs["logits"], spans), finish)
+
+        summary = run_collection(
+            videos,
+            predictor.clips,
+            request,
+            lambda clips: {"logits": predictor.model(clips)},
+            fold,
+            context=context,
+            skip=skip,
+            batch_size=batch_size,
+            workers=workers,
+            bad_video_report=None if output is None else bad_video_report(output),
+            progress=progress,
+        )
         if sink is not None:
-            sink.write(record)
-        if on_record is not None:
-            on_record(record)
-
-    report = None if output is None else output.with_name(f"{output.name}.bad_videos.tsv")
-    summary = run_collection(
-        videos,
-        predictor.clips,
-        request,
-        lambda clips: {"logits": predictor.model(clips)},
-        write,
-        context=context,
-        skip=skip,
-        batch_size=batch_size,
-        workers=workers,
-        bad_video_report=report,
-        progress=progress,
-    )
-    if sink is not None:
-        sink.close()
-    failed = [video for shard in all_gather_objects(summary.failed) for video, _ in shard]
-    summary.failed = [f for shard in all_gather_objects(summary.failed) for f in shard]
-    barrier()
-    if output is not None and context.is_main and context.world_size > 1:
-        _merge_parts(output, videos, failed)
-    elif output is not None and context.is_main:
-        expected = [video for video in videos if video not in set(failed)]
-        checked_once([r["video"] for r in read_records(output)], expected, str(output))
+            sink.close()
+        summary.failed = [f for shard in all_gather_objects(summary.failed) for f in shard]
+        barrier()
+        if output is not None and context.is_main:
+            failed = [video for video, _ in summary.failed]
+            if context.world_size > 1 or parts_of(output):
+                _merge_parts(output, videos, failed)
+            else:
+                expected = [video for video in videos if video not in set(failed)]
+                checked_once(recorded_videos(output), expected, str(output))
     return summary
 
 
@@ -341,6 +479,33 @@ def _feature_function(network: torch.nn.Module, layer: str, device: torch.device
     return function
 
 
+class _FeatureFold:
+    """One video's features as its chunks come: every clip's row (`per_clip`), or a running
+    sum for the clips' mean, spanning them all."""
+
+    def __init__(self, video: str, per_clip: bool, writer) -> None:
+        self.video, self.per_clip, self.writer = video, per_clip, writer
+        self.rows: list[torch.Tensor] = []  # per clip
+        self.total: torch.Tensor | None = None  # (1, ...) summed over the clips
+        self.count = 0
+        self.spans: list[tuple[float, float]] = []
+
+    def add(self, outputs: dict[str, torch.Tensor], spans: list[tuple[float, float]]) -> None:
+        features = outputs["features"]
+        if self.per_clip:
+            self.rows.append(features)
+            self.spans += spans
+            return
+        summed = features.sum(dim=0, keepdim=True)
+        self.total = summed if self.total is None else self.total + summed
+        self.count += len(features)
+        self.spans = [(self.spans[0][0] if self.spans else spans[0][0], spans[-1][1])]
+
+    def finish(self) -> None:
+        features = torch.cat(self.rows) if self.per_clip else self.total / self.count
+        self.writer.add(self.video, features, self.spans)
+
+
 def extract_features(
     inputs: Sequence[str | Path],
     output: str | Path,
@@ -356,13 +521,15 @@ def extract_features(
     device: str | None = None,
     videos_per_shard: int = 64,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> CollectionSummary:
     """Embed every video of `inputs` into a `FeatureStore` at `output`: per video the clips'
     features averaged, or with `per_clip` one row per clip along the video (with its span).
-    Resumable like `predict_collection`; under torchrun each process writes its own shards."""
+    The store records the run's provenance; resumable like `predict_collection`, refused for
+    another provenance unless `overwrite`, locked while written; under torchrun each process
+    writes its own shards."""
     from effvid.data import Preprocessing
     from effvid.distributed import all_gather_objects, barrier, setup_distributed
-    from effvid.inference.feature_store import INDEX, FeatureWriter, file_sha256, indexed_videos
     from effvid.models import get_model_card, load_model
 
     context = setup_distributed(device)
@@ -371,63 +538,68 @@ def extract_features(
     card = get_model_card(network.model_name)
     preprocessing = Preprocessing.resolve(report.preprocessing, card)
     request = request.for_model(card)
-    manifest = {
-        "model": network.model_name, "layer": layer, "per_clip": per_clip,
-        "clips": request.clips, "window": request.window, "stride": request.stride,
-        "preprocessing": preprocessing.as_dict(), "checkpoint": str(checkpoint),
-        "checkpoint_sha256": file_sha256(checkpoint),
-    }  # fmt: skip
+    function = _feature_function(network.eval(), layer, context.device)
+    timeline = request.window is not None
+    info = ModelInfo(card, list(report.class_names or []), preprocessing)
+    made_by = provenance(
+        feature_store.KIND,
+        model_provenance(checkpoint, info, runtime="eager"),
+        {"layer": layer, "per_clip": per_clip, "clips": request.clips, "window": request.window,
+         "stride": request.stride if timeline else None},
+    )  # fmt: skip
     output = Path(output)
     rank = f".part-{context.rank}-of-{context.world_size}" if context.world_size > 1 else ""
-    writer = FeatureWriter(
-        output, manifest, index_name=f"{INDEX}{rank}",
-        shard_prefix=f"shard-r{context.rank}" if rank else "shard",
-        videos_per_shard=videos_per_shard,
-    )  # fmt: skip
-    skip = frozenset(indexed_videos(output))
+    with ExitStack() as owned:
 
-    def write(video: VideoClips, outputs: dict[str, torch.Tensor]) -> None:
-        features = outputs["features"]
-        if per_clip:
-            writer.add(video.video, features, video.spans)
-        else:  # the clips' mean, spanning them all
-            whole = [(video.spans[0][0], video.spans[-1][1])]
-            writer.add(video.video, features.mean(dim=0, keepdim=True), whole)
+        def writer() -> feature_store.FeatureWriter:
+            return feature_store.FeatureWriter(
+                output, made_by, overwrite=overwrite and context.is_main,
+                index_name=f"{feature_store.INDEX}{rank}",
+                shard_prefix=f"shard-r{context.rank}" if rank else "shard",
+                videos_per_shard=videos_per_shard,
+            )  # fmt: skip
 
-    summary = run_collection(
-        collect_videos(inputs, root),
-        EvalClips(preprocessing),
-        request,
-        _feature_function(network.eval(), layer, context.device),
-        write,
-        context=context,
-        skip=skip,
-        batch_size=batch_size,
-        workers=workers,
-        bad_video_report=output / "bad_videos.tsv",
-        progress=progress,
-    )
-    writer.flush()
-    summary.failed = [f for shard in all_gather_objects(summary.failed) for f in shard]
-    barrier()
-    if context.is_main:
-        _merge_index(output, collect_videos(inputs, root), [v for v, _ in summary.failed])
+        if context.is_main:
+            feature_store.check_owner(output)
+            output.mkdir(parents=True, exist_ok=True)  # so that the lock is inside the store
+            owned.enter_context(exclusive_lock(output, "feature store"))
+            store = writer()
+        barrier()
+        if not context.is_main:
+            store = writer()
+        skip = frozenset(feature_store.indexed_videos(output))
+        summary = run_collection(
+            collect_videos(inputs, root),
+            EvalClips(preprocessing),
+            request,
+            function,
+            lambda video: _FeatureFold(video, per_clip, store),
+            context=context,
+            skip=skip,
+            batch_size=batch_size,
+            workers=workers,
+            bad_video_report=output / feature_store.BAD_VIDEOS,
+            progress=progress,
+        )
+        store.flush()
+        summary.failed = [f for shard in all_gather_objects(summary.failed) for f in shard]
+        barrier()
+        if context.is_main:
+            _merge_index(output, collect_videos(inputs, root), [v for v, _ in summary.failed])
     return summary
 
 
 def _merge_index(folder: Path, videos: Sequence[str], failed: Sequence[str]) -> None:
     """Rank 0: the parts of the index appended to it (each video exactly once), then removed."""
-    from effvid.inference.feature_store import INDEX
-
-    index = folder / INDEX
-    parts = sorted(folder.glob(f"{INDEX}.part-*-of-*"))
-    lines = index.read_text(encoding="utf-8").splitlines() if index.exists() else []
-    for part in parts:
-        lines += part.read_text(encoding="utf-8").splitlines()
-    lines = [line for line in lines if line.strip()]
+    index = folder / feature_store.INDEX
+    parts = sorted(folder.glob(f"{feature_store.INDEX}.part-*-of-*"))
     expected = [video for video in videos if video not in set(failed)]
-    checked_once([json.loads(line)["video"] for line in lines], expected, str(index))
-    with atomic_write(index) as merged:
-        merged.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    checked_once(feature_store.indexed_videos(folder), expected, str(index))
+    with atomic_write(index) as merged, merged.open("wb") as target:
+        for source in [index, *parts]:
+            if source.exists():
+                with source.open("rb") as handle:
+                    complete = (line for line in handle if line.endswith(b"\n"))
+                    target.writelines(line for line in complete if line.strip())
     for part in parts:
         part.unlink()

@@ -18,6 +18,12 @@ Cameras: PyAV opens them by FFmpeg input format, written here as `FORMAT:DEVICE`
 `v4l2:/dev/video0` (Linux), `avfoundation:0` (macOS), `dshow:video=Integrated Camera`
 (Windows). Network streams by URL (`rtsp://...`, `http://...`). A frame that cannot be decoded
 is skipped and counted, never fatal.
+
+Memory does not grow with the stream: the model's state, the last `window` steps' logits and
+the last `LATENCIES_KEPT` latencies (the summary's median) are all that is kept. The labelled
+video (`--output`) records what made it (`effvid.inference.outputs`, in its `comment`
+metadata); it replaces only a video that effvid stream wrote, never another file, and is locked
+while written.
 """
 
 import json
@@ -26,6 +32,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -39,9 +46,13 @@ from effvid.data import EvalClips, Preprocessing, VideoDecodeError
 from effvid.data.decoding import frame_to_rgb
 from effvid.data.transforms import crop_view
 from effvid.errors import InputError
+from effvid.files import exclusive_lock
+from effvid.inference.outputs import foreign_error, model_provenance, provenance
 from effvid.inference.runtime import open_stream_model
 
 CAMERA_FORMATS = ("v4l2", "avfoundation", "dshow")
+KIND = "stream"
+LATENCIES_KEPT = 10_000  # the summary's median is over the last this many steps
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ class LiveRecognizer:
         if window is not None and window < 1:
             raise InputError(f"window must be at least 1 step, got {window}")
         self.model = open_stream_model(checkpoint, model=model, onnx=onnx, runtime=runtime)
+        self.weights = Path(onnx if onnx is not None else checkpoint)
         self.info = self.model.info
         self.clips = EvalClips(self.preprocessing)
         self.window = window or self.preprocessing.num_frames
@@ -85,6 +97,12 @@ class LiveRecognizer:
     @property
     def preprocessing(self) -> Preprocessing:
         return self.info.preprocessing
+
+    def provenance(self) -> dict:
+        """What this recognizer is, as outputs record it (`outputs.model_provenance`), with the
+        window of its verdict."""
+        made_by = model_provenance(self.weights, self.info, self.model.runtime)
+        return provenance(KIND, made_by, {"window": self.window})
 
     def restart(self) -> None:
         """Start a new stream: no history in the model, no steps in the verdict."""
@@ -110,10 +128,15 @@ def open_source(source: str) -> av.container.InputContainer:
     camera_format, _, device = source.partition(":")
     try:
         if camera_format in CAMERA_FORMATS and device:
-            return av.open(device, format=camera_format)
-        return av.open(source)
+            container = av.open(device, format=camera_format)
+        else:
+            container = av.open(source)
     except (av.FFmpegError, OSError) as error:
         raise VideoDecodeError.from_exception(source, error) from None
+    if not container.streams.video:
+        container.close()
+        raise VideoDecodeError(source, "no video stream: nothing to recognise")
+    return container
 
 
 @dataclass
@@ -121,8 +144,7 @@ class StreamSummary:
     decoded: int = 0
     processed: int = 0
     dropped: int = 0  # packets that could not be decoded
-    latencies: list[float] = field(default_factory=list)
-    readings: list[Reading] = field(default_factory=list)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCIES_KEPT))
 
     def __str__(self) -> str:
         median = statistics.median(self.latencies) if self.latencies else float("nan")
@@ -161,9 +183,14 @@ def run_stream(
     stride = recognizer.preprocessing.sampling_rate
     shown: str | None = None
     reading: Reading | None = None
-    with open_source(source) as container:
+    with ExitStack() as owned:
+        container = owned.enter_context(open_source(source))
         fps = float(container.streams.video[0].average_rate or 25)
-        writer = AnnotatedVideo(output, fps) if output is not None else None
+        writer = None
+        if output is not None:
+            check_owner(Path(output))  # before a lock file is written beside it
+            owned.enter_context(exclusive_lock(output, "labelled video"))
+            writer = AnnotatedVideo(output, fps, recognizer.provenance() | {"source": source})
         try:
             for index, frame in enumerate(decoded_frames(container, summary)):
                 seconds = float(frame.time) if frame.time is not None else index / fps
@@ -172,7 +199,6 @@ def run_stream(
                     reading = recognizer.push(rgb, seconds=seconds, frame=index)
                     summary.processed += 1
                     summary.latencies.append(reading.latency_ms)
-                    summary.readings.append(reading)
                     if log is not None:
                         log.write(json.dumps(reading.as_dict()) + "\n")
                     if reading.label != shown:
@@ -187,13 +213,37 @@ def run_stream(
     return summary
 
 
+def written_by_stream(path: Path) -> bool:
+    """Whether `path` is a video that `effvid stream` wrote (its metadata says so)."""
+    try:
+        with av.open(str(path)) as container:
+            comment = container.metadata.get("comment", "")
+    except (av.FFmpegError, OSError):
+        return False
+    try:
+        made_by = json.loads(comment)
+    except ValueError:
+        return False
+    return isinstance(made_by, dict) and made_by.get("effvid") == KIND
+
+
+def check_owner(path: Path) -> None:
+    """ForeignOutputError if `path` is a file that `effvid stream` did not write."""
+    if path.exists() and (path.is_dir() or path.stat().st_size) and not written_by_stream(path):
+        raise foreign_error(path, "a labelled video", "stream")
+
+
 class AnnotatedVideo:
     """An H.264 mp4 of the source's frames with the current label, its score and a confidence
-    bar drawn at the top."""
+    bar drawn at the top; `made_by` (its provenance) goes into its `comment` metadata. Replaces
+    only a video that `effvid stream` wrote."""
 
-    def __init__(self, path: str | Path, fps: float) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: str | Path, fps: float, made_by: dict) -> None:
+        path = Path(path)
+        check_owner(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.container = av.open(str(path), "w")
+        self.container.metadata["comment"] = json.dumps(made_by, ensure_ascii=False)
         self.stream = self.container.add_stream(
             "libx264", rate=Fraction(fps).limit_denominator(1001)
         )

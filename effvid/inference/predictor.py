@@ -4,7 +4,8 @@
 preprocessing, the one the checkpoint was trained with (or the model card's): frames decoded
 with their short side resized, centre-cropped, normalised. The class probabilities of several
 clips spread over the whole video are averaged, so that a long video is not judged by its first
-seconds.
+seconds. A video is read a few clips at a time, so that a long one needs no more memory than a
+short one.
 """
 
 from collections.abc import Sequence
@@ -15,8 +16,11 @@ import torch
 
 from effvid.data import EvalClips, Preprocessing, open_video
 from effvid.data.preprocessing import ClipPlan
+from effvid.inference.outputs import model_provenance
 from effvid.inference.runtime import open_clip_model
 from effvid.models import ModelCard
+
+CLIPS_AT_ONCE = 8  # read and run together
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class Predictor:
         self.model = open_clip_model(
             checkpoint, model=model, onnx=onnx, runtime=runtime, device=device
         )
+        self.weights = Path(onnx if onnx is not None else checkpoint)
         info = self.model.info
         self.info = replace(info, class_names=list(class_names)) if class_names else info
         self.clips = EvalClips(self.preprocessing)
@@ -84,11 +89,19 @@ class Predictor:
     def preprocessing(self) -> Preprocessing:
         return self.info.preprocessing
 
+    def provenance(self) -> dict:
+        """What this predictor is, as outputs record it (`outputs.model_provenance`)."""
+        return model_provenance(self.weights, self.info, self.model.runtime)
+
     def _clip_scores(self, reader, plan: ClipPlan) -> torch.Tensor:
-        """(len(plan), classes) probabilities, one row per clip of the plan."""
-        batch = self.clips.read_many(reader, plan)
-        logits = torch.cat([self.model(batch[i : i + 8]) for i in range(0, len(batch), 8)])
-        return logits.softmax(dim=-1)
+        """(len(plan), classes) probabilities, one row per clip of the plan, read and run
+        `CLIPS_AT_ONCE` clips at a time."""
+        scores = []
+        for start in range(0, len(plan), CLIPS_AT_ONCE):
+            end = start + CLIPS_AT_ONCE
+            part = ClipPlan(plan.indices[start:end], plan.spans[start:end])
+            scores.append(self.model(self.clips.read_many(reader, part)).softmax(dim=-1))
+        return torch.cat(scores)
 
     def _prediction(self, video: str, scores: torch.Tensor, top_k: int, **window) -> Prediction:
         best = scores.topk(min(top_k, scores.numel()))

@@ -70,6 +70,7 @@ def test_a_collection_with_broken_videos(collection, checkpoint, tmp_path, capsy
                "--window", "0.4", "--stride", "0.2", "--top-k", "2"]  # fmt: skip
     assert _predict(command, capsys)[0] == 1
     with table.open(newline="") as handle:
+        assert handle.readline().startswith('# {"effvid": "predictions"')  # the provenance
         rows = list(csv.DictReader(handle))
     assert {row["video"] for row in rows} == set(readable)  # the comma in the path is quoted
     assert {row["rank"] for row in rows} == {"1", "2"}  # --top-k in timeline mode
@@ -98,7 +99,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_records(collection, checkpoin
     process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while len(_lines(killed)) < 2:
+        while len(_lines(killed)) < 3:  # the provenance and two records
             assert process.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "no two records in 120 s"
             time.sleep(0.05)
@@ -108,7 +109,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_records(collection, checkpoin
         process.wait()
         log.close()
     assert process.returncode == -signal.SIGKILL
-    assert [json.loads(line)["video"] for line in _lines(killed)] == readable[:2]
+    assert [json.loads(line)["video"] for line in _lines(killed)[1:]] == readable[:2]
     with killed.open("a") as handle:
         handle.write('{"video": "half a rec')  # as if the kill struck mid-line
     blocking.unlink()
@@ -151,7 +152,7 @@ def test_features_are_the_models_own_output(collection, checkpoint, tmp_path, la
                str(store_folder), "--layer", layer, "--clips", "3", "--workers", "1"]  # fmt: skip
     assert main([*command, *(["--per-clip"] if per_clip else [])]) == 1  # the broken videos
     store = FeatureStore(store_folder)
-    assert store.manifest["layer"] == layer and len(store.manifest["checkpoint_sha256"]) == 64
+    assert store.manifest["layer"] == layer and len(store.manifest["weights_sha256"]) == 64
     video = sorted(store.videos)[0]
     features, spans = store.load(video)
 

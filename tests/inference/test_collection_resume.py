@@ -23,6 +23,7 @@ from effvid.inference.collection import (
     parts_of,
 )
 from effvid.inference.prediction_files import PredictionFile, prediction_record, read_records
+from tests.inference.conftest import made_by
 
 CLASSES = ["jump", "run", "swim"]
 
@@ -101,7 +102,7 @@ def _record(video, seed=0):
 
 
 def _write(path, videos):
-    sink = PredictionFile(path)
+    sink = PredictionFile(path, made_by())
     for seed, video in enumerate(videos):
         sink.write(_record(video, seed))
     sink.close()
@@ -128,7 +129,7 @@ def test_the_merged_records_are_the_records_written(tmp_path):
     whole = tmp_path / "whole.jsonl"
     _write(whole, ["a.mp4", "b.mp4"])
     _write(part_path(output, _context(0, 2)), ["a.mp4"])
-    sink = PredictionFile(part_path(output, _context(1, 2)))
+    sink = PredictionFile(part_path(output, _context(1, 2)), made_by())
     sink.write(_record("b.mp4", 1))
     sink.close()
     _merge_parts(output, ["a.mp4", "b.mp4"], [])

@@ -6,10 +6,12 @@ import torch
 
 from effvid.inference.prediction_files import (
     PredictionFile,
+    header_text,
     prediction_record,
     read_records,
     recorded_videos,
 )
+from tests.inference.conftest import made_by
 
 CLASSES = ["jump", "run", "swim", "dive"]
 
@@ -26,7 +28,7 @@ def test_a_file_cut_mid_video_resumes_to_the_uninterrupted_file(tmp_path, suffix
     records = [_record(f"clips, part 1/{name}.mp4", seed, timeline) for seed, name in
                enumerate(["a", "b", "c"])]  # fmt: skip
     whole = tmp_path / f"whole{suffix}"
-    sink = PredictionFile(whole)
+    sink = PredictionFile(whole, made_by())
     for record in records:
         sink.write(record)
     sink.close()
@@ -42,7 +44,7 @@ def test_a_file_cut_mid_video_resumes_to_the_uninterrupted_file(tmp_path, suffix
     killed.write_text(text[:cut])
     assert recorded_videos(killed) == [r["video"] for r in records[:2]]
 
-    resumed = PredictionFile(killed)
+    resumed = PredictionFile(killed, made_by())
     assert resumed.done == {r["video"] for r in records[:2]}
     assert read_records(killed) == read_records(whole)[:2]  # the partial video is gone
     resumed.write(records[-1])
@@ -53,12 +55,12 @@ def test_a_file_cut_mid_video_resumes_to_the_uninterrupted_file(tmp_path, suffix
 
 def test_a_file_cut_between_two_videos_keeps_both(tmp_path):
     path = tmp_path / "predictions.csv"
-    sink = PredictionFile(path)
+    sink = PredictionFile(path, made_by())
     for seed, name in enumerate(["a", "b"]):
         sink.write(_record(f"{name}.mp4", seed))
     sink.close()
     assert recorded_videos(path) == ["a.mp4", "b.mp4"]
-    assert PredictionFile(path).done == {"a.mp4", "b.mp4"}
+    assert PredictionFile(path, made_by()).done == {"a.mp4", "b.mp4"}
     assert len(read_records(path)) == 2
 
 
@@ -90,29 +92,28 @@ def test_a_timeline_has_one_window_per_clip_with_its_own_labels():
 
 def test_csv_rows_rank_from_1_and_leave_the_span_empty_without_a_timeline(tmp_path):
     path = tmp_path / "new folder" / "inside" / "p.csv"  # folders made as needed
-    sink = PredictionFile(path)
+    sink = PredictionFile(path, made_by())
     top = [{"label": "run", "score": 0.75}, {"label": "jump", "score": 0.25}]
     sink.write({"video": "ä.mp4", "top": top})
     sink.close()
-    assert (
-        path.read_bytes()
-        == ("video,start,end,rank,label,score\nä.mp4,,,1,run,0.75\nä.mp4,,,2,jump,0.25\n").encode()
-    )
+    rows = "ä.mp4,,,1,run,0.75\nä.mp4,,,2,jump,0.25\n"
+    assert path.read_bytes() == (header_text(".csv", made_by()) + rows).encode()
+    assert header_text(".csv", made_by()).endswith("\nvideo,start,end,rank,label,score\n")
 
 
 def test_an_empty_file_gets_the_csv_header_and_a_wrong_suffix_is_refused(tmp_path):
     (tmp_path / "p.csv").touch()
-    PredictionFile(tmp_path / "p.csv").close()
-    assert (tmp_path / "p.csv").read_text() == "video,start,end,rank,label,score\n"
+    PredictionFile(tmp_path / "p.csv", made_by()).close()
+    assert (tmp_path / "p.csv").read_text() == header_text(".csv", made_by())
     with pytest.raises(ValueError, match=r"--output must end in \.jsonl or \.csv, got 'p\.txt'"):
-        PredictionFile(tmp_path / "p.txt")
+        PredictionFile(tmp_path / "p.txt", made_by())
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_records_read_back_as_written(tmp_path, suffix):
     records = [_record("a.mp4", 0), _record("b.mp4", 1, timeline=True), _record("c.mp4", 2)]
     path = tmp_path / f"p{suffix}"
-    sink = PredictionFile(path)
+    sink = PredictionFile(path, made_by())
     for record in records:
         sink.write(record)
         assert record["video"] in sink.done
