@@ -171,11 +171,14 @@ class Checkpoint:
 
     state: dict[str, torch.Tensor]
     metadata: CheckpointMetadata = field(default_factory=CheckpointMetadata)
+    source: str = "a state dict"  # the file it was read from, for messages
 
 
 def read_checkpoint(source: str | Path | Mapping) -> Checkpoint:
     """The flat name -> tensor dict inside a checkpoint file or container, and its metadata."""
-    content = _read_file(Path(source)) if isinstance(source, str | Path) else source
+    is_file = isinstance(source, str | Path)
+    where = str(source) if is_file else "a state dict"
+    content = _read_file(Path(source)) if is_file else source
     metadata = CheckpointMetadata.from_content(content)
     while isinstance(content, Mapping):
         container = next(
@@ -185,18 +188,18 @@ def read_checkpoint(source: str | Path | Mapping) -> Checkpoint:
             break
         content = content[container]
     if not isinstance(content, Mapping):
-        raise CheckpointError(f"expected a state dict, found a {type(content).__name__}")
+        raise CheckpointError(f"{where}: expected a state dict, found a {type(content).__name__}")
     state = {}
     for key, value in content.items():
         if not isinstance(value, torch.Tensor):
             raise CheckpointError(
-                f"entry {key!r} is a {type(value).__name__}, not a tensor: not a state dict "
-                f"(top-level keys: {', '.join(map(str, list(content)[:_LISTED_KEYS]))})"
+                f"{where}: entry {key!r} is a {type(value).__name__}, not a tensor: not a state "
+                f"dict (top-level keys: {', '.join(map(str, list(content)[:_LISTED_KEYS]))})"
             )
         for prefix in _KEY_PREFIXES:
             key = key.removeprefix(prefix)
         state[key] = value
-    return Checkpoint(state, metadata)
+    return Checkpoint(state, metadata, where)
 
 
 def _inflate_kernel(kernel: torch.Tensor, depth: int, inflation: Inflation) -> torch.Tensor:
@@ -279,12 +282,13 @@ def _drop_other_classifier(
 
 def load_checkpoint(
     model: nn.Module,
-    source: str | Path | Mapping[str, torch.Tensor],
+    source: str | Path | Mapping[str, torch.Tensor] | Checkpoint,
     *,
     strict: bool = True,
     inflation: Inflation | None = None,
 ) -> LoadReport:
-    """Load weights from a file or state dict into `model`, in place, and say what was done.
+    """Load weights from a file, a state dict or a `Checkpoint` read already into `model`, in
+    place, and say what was done.
 
     - 2-D conv kernels are inflated to the model's 3-D kernels (`inflation`: 'centre' or
       'replicate'; default: the rule of the model's `checkpoint_adapter`), so an image
@@ -294,8 +298,8 @@ def load_checkpoint(
     - with `strict`, any other missing or unexpected key is an error; a key whose shape differs
       is always an error. Errors name the keys. Nothing is loaded when an error is raised.
     """
-    description = str(source) if isinstance(source, str | Path) else "a state dict"
-    checkpoint = read_checkpoint(source)
+    checkpoint = source if isinstance(source, Checkpoint) else read_checkpoint(source)
+    description = checkpoint.source
     state = checkpoint.state
     adapter = _adapter(model)
     state, notes = adapter.apply(model, state)
@@ -377,8 +381,7 @@ def load_model(
     classes = _checkpoint_classes(model, checkpoint)
     if classes is not None and classes != model.num_classes:
         model.reset_classifier(classes)
-    report = load_checkpoint(model, checkpoint.state)
-    report.source = str(source) if isinstance(source, str | Path) else report.source
+    report = load_checkpoint(model, checkpoint)
     report.class_names = metadata.class_names
     report.preprocessing = metadata.preprocessing
     return model.eval(), report

@@ -207,3 +207,12 @@ def test_eval_counts_a_video_listed_twice_once(tiny_videos, tmp_path):
     torch.save({"model": model.state_dict(), "class_names": classes}, checkpoint)
     results = evaluate_checkpoint(config, checkpoint, split="val", progress=False)
     assert results.metrics()["videos"] == 5
+
+
+def test_eval_names_the_checkpoint_file_that_does_not_fit_the_model(tiny_videos, tmp_path):
+    """The message used to read 'checkpoint a state dict does not fit vmf_xxs'."""
+    path = tmp_path / "x3d.pth"
+    torch.save(create_model("x3d_xs", num_classes=10).state_dict(), path)
+    config = tiny_config(tiny_videos, tmp_path / "run")
+    with pytest.raises(CheckpointError, match=rf"^checkpoint {path} does not fit vmf_xxs: "):
+        evaluate_checkpoint(config, path, split="val", progress=False)
