@@ -85,7 +85,10 @@ class Server:
             with stored_upload(upload) as path:
                 return read_clips(path, name, preprocessing, clip_request, self.limits)
 
-        return await asyncio.get_running_loop().run_in_executor(self.decoding, read)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.decoding, read)
+        finally:
+            await upload.close()  # its spooled copy
 
     def close(self) -> None:
         for pool in (self.decoding, self.model_thread, self.stream_thread):
@@ -219,10 +222,13 @@ def create_app(
         async def work() -> dict:
             upload = await uploaded_file(request, server.limits)
             name = display_name(upload)
-            async with server.explaining:  # one at a time: it holds a whole model's activations
-                return await asyncio.get_running_loop().run_in_executor(
-                    server.model_thread, _explanation, served, upload, name, fps, server.limits
-                )
+            try:
+                async with server.explaining:  # one at a time: it holds a model's activations
+                    return await asyncio.get_running_loop().run_in_executor(
+                        server.model_thread, _explanation, served, upload, name, fps, server.limits
+                    )
+            finally:
+                await upload.close()
 
         return await server.in_time(work())
 

@@ -17,8 +17,9 @@ class ServeLimits:
     """Bounds on what one request, one stream and the whole server take on.
 
     `batch_wait_ms`: how long the first request of a batch waits for others before the model
-    runs (0: no wait, the requests already queued still share a call); `batch_clips`: the most clips in one model call (a request is never split: 1 means
-    one request per call, no batching)."""
+    runs (0: no wait; the requests already queued still share a call); `batch_clips`: the most
+    clips in one model call (a request is never split: 1 means one request per call, no
+    batching)."""
 
     max_upload_mb: float = 64.0
     max_duration_s: float = 300.0
