@@ -1,9 +1,12 @@
 """Every bad input gets one clear line on stderr and exit status 2, never a traceback: every
-recipe key with a value of the wrong type and one out of range, the command's numeric options,
+recipe key with a value of the wrong type and one out of range, every argument of every model
+family's constructor (model.args) likewise, the command's numeric options,
 unreadable ONNX files and annotations, unknown classes, and a failed export that must not
 replace the good file already there."""
 
 import json
+import typing
+from collections.abc import Sequence
 
 import pytest
 import torch
@@ -106,6 +109,52 @@ def test_bad_recipe_values_are_one_line_errors(key, value, capsys, no_training):
     assert main(["train", "--config", "demo", f"{key}={value}"]) == 2
     line = _one_line_error(capsys)
     assert key in line or line.startswith("effvid: error: model"), line  # the key is named
+
+
+# One variant per family; every argument its constructor declares, with a value of the wrong type
+# and, where its kind has a range, one outside it (sizes >= 1, rates in [0, 1)). Derived from the
+# constructor's type hints, like the check itself, so that a new argument is fuzzed too.
+FAMILIES = ("vmf_xxs", "mobileformer_26m", "x3d_xs", "dualformer_t")
+
+
+def _bad_argument_values(name: str, hint) -> list[str]:
+    if hint is bool:
+        return ["maybe", "1"]
+    if hint is int:
+        return ["abc", "true", "2.5", "0", "-3"]
+    if hint is float:
+        return ["abc", "true", "-1", "2" if "drop" in name else ".nan"]
+    if typing.get_origin(hint) is Sequence:
+        return ["abc", "7", "[abc]"]
+    if set(typing.get_args(hint)) == {float, type(None)}:
+        return ["abc", "[1]", "-1"]
+    return []  # not a value a recipe can give (a module): left to the constructor
+
+
+def _model_argument_cases():
+    from effvid.models.registry import model_builder
+
+    for model in FAMILIES:
+        model_class = typing.get_type_hints(model_builder(model))["return"]
+        for argument, parameter in model_class.constructor_parameters().items():
+            for value in _bad_argument_values(argument, parameter.annotation):
+                yield pytest.param(model, argument, value, id=f"{model}.{argument}={value}")
+
+
+@pytest.mark.parametrize(("model", "argument", "value"), list(_model_argument_cases()))
+def test_bad_model_arguments_are_one_line_errors(model, argument, value, capsys, no_training):
+    overrides = [f"model.name={model}", f"model.args.{argument}={value}"]
+    assert main(["train", "--config", "demo", *overrides]) == 2
+    line = _one_line_error(capsys)
+    assert f"'model.args.{argument}" in line, line
+
+
+def test_every_family_is_fuzzed():
+    from effvid.models import get_model_card, list_models
+
+    assert {get_model_card(name).family for name in list_models()} == {
+        get_model_card(name).family for name in FAMILIES
+    }
 
 
 @pytest.mark.parametrize(

@@ -183,6 +183,8 @@ _STRICT = Field(strict=True)
 def _value_type(hint: Any) -> Any:
     """`hint` as a strict pydantic type, for a value inside a sequence or an optional."""
     origin, inner = typing.get_origin(hint), typing.get_args(hint)
+    if hint is None or hint is type(None):
+        return None
     if hint is bool or hint is int or hint is str:
         return Annotated[hint, _STRICT]
     if hint is float:
@@ -197,7 +199,13 @@ def _value_type(hint: Any) -> Any:
 
 
 def _argument_type(name: str, hint: Any) -> Any:
-    """The declared type of constructor argument `name`, with the range of its kind."""
+    """The declared type of constructor argument `name`, with the range of its kind (an
+    optional one too: `qk_scale: float | None`)."""
+    options = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in options:
+        given = [option for option in options if option is not type(None)]
+        if len(given) == 1:
+            return _argument_type(name, given[0]) | None
     if hint is int:
         return Annotated[int, Field(strict=True, ge=1)]
     if hint is float:
