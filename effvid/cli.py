@@ -505,9 +505,18 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model from a recipe")
     train.add_argument("--config", type=Path, help="recipe YAML (see configs/)")
     train.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.lr=3e-4")
-    train.add_argument("--resume", type=Path, help="continue from this training checkpoint")
-    train.add_argument(
-        "--restart", action="store_true", help="ignore the run folder's last checkpoint"
+    start = train.add_mutually_exclusive_group()
+    start.add_argument(
+        "--resume",
+        type=Path,
+        help="continue the run of this training checkpoint (under the recipe it was trained "
+        "with; by default a run continues from its folder's last.pth)",
+    )
+    start.add_argument(
+        "--restart",
+        action="store_true",
+        help="start afresh: discard the run folder's checkpoints and metrics, even those of "
+        "another recipe",
     )
     train.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")
     train.set_defaults(run=_train)
