@@ -5,7 +5,6 @@ listed twice is one video (with one label) or an error naming both places (with 
 Readers only look for the video files, so empty files stand in for videos here."""
 
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -20,13 +19,7 @@ from effvid.data import (
     read_ucf101,
 )
 from effvid.data.video_files import find_videos
-
-
-def _touch(root: Path, *relative: str) -> None:
-    for name in relative:
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+from tests.data.test_annotations import _touch
 
 
 def _labels(videos) -> dict[str, str]:
