@@ -3,6 +3,7 @@ same video, each connection with its own state; a clip model is refused in words
 is not a picture is answered with an error and the stream goes on; streams are counted."""
 
 import io
+import json
 
 import av
 import numpy as np
@@ -37,16 +38,17 @@ def _stream(socket, pictures: list[bytes]) -> list[dict]:
 def test_streamed_verdicts_equal_effvid_stream_on_the_same_frames(
     client, causal_checkpoint, test_video
 ):
-    expected = run_stream(str(test_video), LiveRecognizer(causal_checkpoint),
-                          changes=io.StringIO()).readings  # fmt: skip
+    log = io.StringIO()  # every step of `effvid stream --json`
+    run_stream(str(test_video), LiveRecognizer(causal_checkpoint), log=log, changes=io.StringIO())
+    expected = [json.loads(line) for line in log.getvalue().splitlines()]
     pictures = _pictures(test_video)
     with client.websocket_connect("/v1/stream") as socket:
         hello = socket.receive_json()
         assert hello["ready"] and hello["short_side"] == 32 and hello["sampling_rate"] == 2
         answers = _stream(socket, pictures)
     steps = [answer for answer in answers if answer["step"]]
-    assert [a["frame"] for a in steps] == [r.frame for r in expected] == [0, 2, 4, 6]
-    verdicts = [(reading.label, round(reading.score, 4)) for reading in expected]
+    assert [a["frame"] for a in steps] == [r["frame"] for r in expected] == [0, 2, 4, 6]
+    verdicts = [(reading["label"], reading["score"]) for reading in expected]
     assert [(a["label"], a["score"]) for a in steps] == verdicts
     # Between steps a frame keeps the last verdict.
     assert [a["label"] for a in answers[1::2]] == [a["label"] for a in steps]
