@@ -194,6 +194,8 @@ def create_app(
     ) -> dict:
         """The uploaded video's features from `layer` (`effvid features`): the clips' mean, or
         one row per clip with its span."""
+        if served.checkpoint is None:
+            raise ClientError("features need the server to run a checkpoint (--checkpoint)")
         batcher = server.batcher(f"features:{layer}", lambda: served.feature_function(layer))
         clip_request = ClipRequest(clips=clips).for_model(served.predictor.card)
 
