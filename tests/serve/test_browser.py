@@ -1,7 +1,8 @@
 """The page in a real browser: headless Chromium (Debian's `chromium` package, driven by
 Playwright) against `effvid serve` on 127.0.0.1. An uploaded demo video gets its label, its
-timeline and its token-attention animation on the page; the camera view, with Chromium's fake
-camera playing a demo clip, shows the streamed label of the clip's class.
+timeline and its token-attention animation on the page (a file that is not a video, the
+server's one-line refusal); the camera view, with Chromium's fake camera playing a demo clip,
+shows the streamed label of the clip's class.
 
 The model is trained in seconds to tell two demo videos apart (`trained_checkpoint`), so that
 a label on the page is the video's class, not a random model's constant guess. Skipped where
@@ -22,7 +23,11 @@ from effvid.serve import ServeLimits, open_served_model
 from effvid.serve.app import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
-playwright = pytest.importorskip("playwright.sync_api")
+REQUIRED = os.environ.get("EFFVID_REQUIRE_BROWSER") == "1"
+if REQUIRED:
+    import playwright.sync_api as playwright
+else:
+    playwright = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path(os.environ.get("EFFVID_CHROMIUM", "/usr/bin/chromium"))
 # Chromium started as root in a closed network: no sandbox, no GPU, nothing fetched on its own.
@@ -37,7 +42,7 @@ SCREENSHOT = os.environ.get("EFFVID_SERVE_SCREENSHOT")  # where to keep the page
 def _chromium_present():
     if not CHROMIUM.exists():
         message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("EFFVID_REQUIRE_BROWSER") == "1":
+        if REQUIRED:
             pytest.fail(message + "; EFFVID_REQUIRE_BROWSER=1 forbids skipping")
         pytest.skip(message)
 
@@ -113,8 +118,13 @@ def test_an_uploaded_video_gets_its_label_on_the_page(server_url, trained_checkp
     import httpx
 
     video, label = next(iter(trained_checkpoint[1].items()))
+    not_a_video = tmp_path / "notes.mp4"
+    not_a_video.write_text("not a video\n")
     with chromium_page(y4m_of(video, tmp_path / "clip.y4m")) as page:
         _open(page, server_url)
+        page.set_input_files("#file", str(not_a_video))
+        page.wait_for_selector("body[data-state=error]")
+        refusal = page.text_content("#status")
         page.set_input_files("#file", str(video))
         page.wait_for_selector("body[data-state=done]")
         shown = page.text_content("#top-label")
@@ -126,6 +136,7 @@ def test_an_uploaded_video_gets_its_label_on_the_page(server_url, trained_checkp
         files = {"video": (video.name, handle.read())}
     api = httpx.post(f"{server_url}/v1/predict", files=files).json()
     timeline = httpx.post(f"{server_url}/v1/predict?timeline=true", files=files).json()
+    assert refusal.startswith("cannot decode 'notes.mp4'")
     assert shown == api["top"][0]["label"] == label
     assert timeline_rows == len(timeline["timeline"])
     assert animation_width > 0
