@@ -32,8 +32,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from effvid.errors import EffvidError
-from effvid.inference.collection import ClipRequest
+from effvid.inference.collection import ClipFunction, ClipRequest, VideoClips
 from effvid.inference.prediction_files import prediction_record
+from effvid.inference.predictor import Predictor
 from effvid.serve.batching import ClipBatcher
 from effvid.serve.limits import ClientError, ServeLimits
 from effvid.serve.model import ServedModel
@@ -57,7 +58,7 @@ class Server:
         self.streams = 0
         self.explaining = asyncio.Semaphore(1)
 
-    def batcher(self, name: str, function_of: Callable[[], Any]) -> ClipBatcher:
+    def batcher(self, name: str, function_of: Callable[[], ClipFunction]) -> ClipBatcher:
         """The batcher of one model function ('logits', 'features:<layer>'), made once."""
         if name not in self.batchers:
             self.batchers[name] = ClipBatcher(
@@ -75,15 +76,15 @@ class Server:
                 f"the request took longer than {self.limits.request_timeout_s:g} s", 408
             ) from None
 
-    async def clips_of(self, request: Request, clip_request: ClipRequest):
-        """The uploaded video's clips (`VideoClips`), read on a decoding thread."""
+    async def clips_of(self, request: Request, clip_request: ClipRequest) -> VideoClips:
+        """The uploaded video's clips, read on a decoding thread."""
         upload = await uploaded_file(request, self.limits)
         name = display_name(upload)
-        preprocessing = self.served.predictor.clips
+        clips = self.served.predictor.clips
 
-        def read():
+        def read() -> VideoClips:
             with stored_upload(upload) as path:
-                return read_clips(path, name, preprocessing, clip_request, self.limits)
+                return read_clips(path, name, clips, clip_request, self.limits)
 
         try:
             return await asyncio.get_running_loop().run_in_executor(self.decoding, read)
@@ -255,7 +256,7 @@ def create_app(
     return app
 
 
-def _logits_of(predictor) -> Callable:
+def _logits_of(predictor: Predictor) -> ClipFunction:
     return lambda clips: {"logits": predictor.model(clips)}
 
 
