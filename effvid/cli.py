@@ -319,7 +319,8 @@ def _serve(args: argparse.Namespace) -> int:
         raise InputError("give --checkpoint (and --model if it does not name it) or --onnx")
     limits = ServeLimits(
         max_upload_mb=args.max_upload_mb, max_duration_s=args.max_duration,
-        max_pixels=args.max_pixels, max_streams=args.max_streams,
+        max_pixels=args.max_pixels, max_request_clips=args.max_request_clips,
+        max_streams=args.max_streams,
         request_timeout_s=args.request_timeout, batch_wait_ms=args.batch_wait_ms,
         batch_clips=args.batch_clips,
     )  # fmt: skip
@@ -657,6 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--max-pixels", type=positive_int, default=3840 * 2160, help="largest frame, pixels"
+    )
+    serve.add_argument(
+        "--max-request-clips", type=positive_int, default=64, help="clips read from one upload"
     )
     serve.add_argument("--max-streams", type=positive_int, default=4, help="camera streams at once")
     serve.add_argument(

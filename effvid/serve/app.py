@@ -163,7 +163,7 @@ def create_app(
     async def predict(
         request: Request,
         top_k: Annotated[int, Query(ge=1, le=1000)] = 5,
-        clips: Annotated[int | None, Query(ge=1, le=64)] = None,
+        clips: Annotated[int | None, Query(ge=1)] = None,
         timeline: bool = False,
         window: Annotated[float, Query(gt=0, le=600)] = 2.0,
         stride: Annotated[float, Query(ge=0.1, le=600)] = 1.0,
@@ -191,7 +191,7 @@ def create_app(
         request: Request,
         layer: str = "pre_logits",
         per_clip: bool = False,
-        clips: Annotated[int | None, Query(ge=1, le=64)] = None,
+        clips: Annotated[int | None, Query(ge=1)] = None,
     ) -> dict:
         """The uploaded video's features from `layer` (`effvid features`): the clips' mean, or
         one row per clip with its span."""

@@ -24,6 +24,7 @@ class ServeLimits:
     max_upload_mb: float = 64.0
     max_duration_s: float = 300.0
     max_pixels: int = 3840 * 2160  # per frame: 4K
+    max_request_clips: int = 64  # clips read from one upload (a timeline's windows)
     max_frame_kb: float = 2048.0  # one streamed picture, encoded
     max_streams: int = 4
     request_timeout_s: float = 60.0

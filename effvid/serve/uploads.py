@@ -4,7 +4,8 @@ The upload goes to a file of the server's own naming in a fresh temporary folder
 client gives is only a label in the answer); its size is counted while it arrives and the
 request is refused as soon as it passes the limit, whatever its Content-Length says. The file
 is probed before anything is decoded: a duration or a frame size past the limits is refused
-from the headers alone. The clips are read as `effvid predict` reads them (`CollectionDataset`).
+from the headers alone, and so is a request for more clips than the limit (a long timeline).
+The clips are read as `effvid predict` reads them (`CollectionDataset`).
 """
 
 import shutil
@@ -106,7 +107,13 @@ def read_clips(
 ) -> VideoClips:
     """The clips `request` asks of the video at `path` (n, 3, T, S, S) with their spans, as
     `effvid predict` reads them; UnprocessableError naming `name` when it cannot be read."""
-    checked_info(path, name, limits)
+    info = checked_info(path, name, limits)
+    plan = clips.plan(info, clips=request.clips, window=request.window, stride=request.stride)
+    if len(plan) > limits.max_request_clips:
+        raise UnprocessableError(
+            f"'{name}' would take {len(plan)} clips: the server reads at most "
+            f"{limits.max_request_clips} a request (ask for fewer clips or a longer stride)"
+        )
     video = CollectionDataset([str(path)], clips, request).read(0)
     if video.error is not None:
         raise UnprocessableError(str(VideoDecodeError(name, video.error)))

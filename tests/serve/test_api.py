@@ -130,7 +130,7 @@ def _chunks(data: bytes, size: int = 1000):
         yield data[start : start + size]
 
 
-def test_limits_on_size_duration_and_time(causal_model, test_video):
+def test_limits_on_size_duration_clips_and_time(causal_model, test_video):
     data = test_video.read_bytes()
     with client_of(causal_model, max_upload_mb=1000 / 2**20) as client:
         answer = client.post("/v1/predict", files=upload(test_video))
@@ -147,6 +147,16 @@ def test_limits_on_size_duration_and_time(causal_model, test_video):
         assert answer.json()["error"] == (
             f"'{test_video.name}' lasts 0.7 s: the server takes at most 0.5 s"
         )
+    with client_of(causal_model, max_request_clips=3) as client:
+        answer = client.post("/v1/predict?timeline=true&window=0.2&stride=0.1",
+                             files=upload(test_video))  # fmt: skip
+        assert answer.status_code == 422
+        assert answer.json()["error"] == (
+            f"'{test_video.name}' would take 7 clips: the server reads at most 3 a request "
+            "(ask for fewer clips or a longer stride)"
+        )
+        assert client.post("/v1/predict?clips=3", files=upload(test_video)).status_code == 200
+        assert client.post("/v1/predict?clips=4", files=upload(test_video)).status_code == 422
     with client_of(causal_model, request_timeout_s=1e-4) as client:
         answer = client.post("/v1/predict", files=upload(test_video))
         assert answer.status_code == 408 and "longer than" in answer.json()["error"]
