@@ -1,5 +1,6 @@
-"""The deployable form of every VMF and X3D (BatchNorms folded, 3-D convolutions as 2-D ones)
-gives the model's logits within 1e-5, with trained-looking norm statistics."""
+"""The deployable form of every VMF (and its causal variant) and X3D (BatchNorms folded, 3-D
+convolutions as 2-D ones, a VMF rewritten into operations XNNPACK takes) gives the model's logits
+within 1e-5, with trained-looking norm statistics."""
 
 import pytest
 import torch
@@ -9,7 +10,10 @@ import effvid
 from effvid.deploy.deployable import DeployableError, FrameConv, deployable
 from tests.conftest import small_input
 
-MODELS = effvid.list_models("vmf_*") + effvid.list_models("x3d_*")
+VMFS = effvid.list_models("vmf_*")
+MODELS = [(name, {}) for name in VMFS + effvid.list_models("x3d_*")] + [
+    (name, {"causal": True}) for name in VMFS
+]
 
 
 def _with_norm_statistics(model: nn.Module) -> nn.Module:
@@ -28,9 +32,11 @@ def _with_norm_statistics(model: nn.Module) -> nn.Module:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", MODELS)
-def test_the_deployable_form_gives_the_models_logits(name):
-    model = _with_norm_statistics(effvid.create_model(name, num_classes=7))
+@pytest.mark.parametrize(
+    ("name", "args"), MODELS, ids=[f"{n}{'-causal' * bool(a)}" for n, a in MODELS]
+)
+def test_the_deployable_form_gives_the_models_logits(name, args):
+    model = _with_norm_statistics(effvid.create_model(name, num_classes=7, **args))
     clips = small_input(effvid.get_model_card(name), batch=2)
     rewritten = deployable(model, clips)
     kinds = {type(module) for module in rewritten.modules()}
