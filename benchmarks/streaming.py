@@ -30,7 +30,8 @@ import effvid
 from effvid.deploy.benchmark import PeakMemory, fingerprint, interleaved_times
 from effvid.deploy.onnx_export import export_onnx
 from effvid.deploy.stream_export import export_stream_step
-from effvid.inference.onnx_runtime import OnnxRunner, OnnxStream
+from effvid.inference.exported_files import ExportedStep
+from effvid.inference.onnx_runtime import OnnxRunner
 from effvid.models.fusion import fold_batchnorm
 
 MODELS = ["vmf_xxs", "vmf_xs"]
@@ -63,7 +64,7 @@ def _speed_candidates(folder: Path, threads: int) -> dict:
         calls[(name, "eager", "stream one frame")] = stream
         calls[(name, "eager", "recompute 8-frame clip")] = recompute
         step = export_stream_step(causal, folder / f"{name}_step.onnx", frame_size=size)
-        stream_onnx = OnnxStreamCall(OnnxStream(step.path, threads=threads), frame.numpy())
+        stream_onnx = OnnxStreamCall(ExportedStep(step.path, threads=threads), frame.numpy())
         clip_file = export_onnx(
             clip_model, folder / f"{name}.onnx", clip.shape, dynamic_batch=False
         )
@@ -77,12 +78,12 @@ def _speed_candidates(folder: Path, threads: int) -> dict:
 class OnnxStreamCall:
     """One new frame through an exported streaming step, its state carried between calls."""
 
-    def __init__(self, stream: OnnxStream, frame) -> None:
+    def __init__(self, stream: ExportedStep, frame) -> None:
         self.stream, self.frame = stream, frame
         self.state = stream.init_state()
 
     def __call__(self) -> None:
-        self.state = self.stream.step(self.frame, self.state)[1]
+        self.state = self.stream(self.frame, self.state)[1]
 
 
 def speed(args: argparse.Namespace) -> None:

@@ -3,4 +3,6 @@ every runtime (`effvid.inference.runtime`)."""
 
 # What runs a model (`effvid.inference.runtime`); here, so that the command's options can name
 # them without loading torch.
-RUNTIMES = ("eager", "onnxruntime", "openvino")
+RUNTIMES = ("eager", "onnxruntime", "openvino", "executorch")
+# The files `effvid export` writes (`effvid.deploy.export`); `onnx` also names ONNX Runtime.
+EXPORT_FORMATS = ("onnx", "openvino", "executorch")

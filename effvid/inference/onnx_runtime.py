@@ -1,24 +1,18 @@
-"""Exported ONNX files run with ONNX Runtime on the CPU: a clip model (`OnnxRunner`) and a
-streaming step (`OnnxStream`), and what their metadata says (`read_exported_model`).
+"""Exported ONNX files run with ONNX Runtime on the CPU (`OnnxRunner`), and their metadata.
 
 An effvid ONNX file takes `video` (B, 3, [T,] H, W) and gives `logits` (B, classes); a streaming
 step takes `frames` (B, 3, chunk, S, S) and `state.<layer>` tensors and gives `logits`
 (B, chunk, classes) and `next_state.<layer>` (`effvid.deploy.stream_export` writes both).
 """
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from effvid.errors import ModelFileError
 from effvid.extras import require
-from effvid.inference.metadata import ModelInfo, parse_metadata
-
-FRAMES_NAME = "frames"
 
 
 def float_arrays(inputs: Mapping[str, torch.Tensor | np.ndarray]) -> dict[str, np.ndarray]:
@@ -46,12 +40,6 @@ def read_onnx_metadata(path: str | Path) -> dict[str, str]:
     return {prop.key: prop.value for prop in proto.metadata_props}
 
 
-def read_exported_model(path: str | Path) -> ModelInfo:
-    """The effvid metadata of an exported ONNX file; ModelFileError, saying what is wrong, for a
-    file that is not ONNX, was not exported by effvid, or carries malformed metadata."""
-    return parse_metadata(read_onnx_metadata(path), path)
-
-
 class OnnxRunner:
     """Run an exported model with ONNX Runtime on CPU: clips (B, 3, [T,] H, W) -> logits."""
 
@@ -73,6 +61,8 @@ class OnnxRunner:
             first = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
             raise ModelFileError(f"ONNX Runtime cannot load {path}: {first}") from None
         self.input_name = self.session.get_inputs()[0].name
+        self.input_shapes = [_dimensions(port.shape) for port in self.session.get_inputs()]
+        self.output_shapes = [_dimensions(port.shape) for port in self.session.get_outputs()]
 
     def __call__(self, clips: torch.Tensor | np.ndarray) -> np.ndarray:
         return self.run({self.input_name: clips})[0]
@@ -82,35 +72,6 @@ class OnnxRunner:
         return self.session.run(None, float_arrays(inputs))
 
 
-class OnnxStream:
-    """A streaming step exported by `effvid export --stream`, run with ONNX Runtime (or another
-    engine that runs ONNX files: `runner`, e.g. `OpenVinoRunner`):
-    `state = stream.init_state()`, then `logits, state = stream.step(frames, state)`."""
-
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        threads: int | None = None,
-        runner: Callable[..., Any] | None = None,
-    ) -> None:
-        metadata = read_onnx_metadata(path)
-        if "effvid.stream" not in metadata:
-            raise ModelFileError(f"{path} is not a streaming step (`effvid export --stream`)")
-        stream = json.loads(metadata["effvid.stream"])
-        self.names, self.shapes = list(stream["state_shapes"]), stream["state_shapes"]
-        self.chunk, self.frame_size = stream["chunk"], stream["frame_size"]
-        # card, class names, preprocessing (absent from a bare export_stream_step)
-        self.info = parse_metadata(metadata, path) if "effvid.card" in metadata else None
-        self.runner = (runner or OnnxRunner)(path, threads=threads)
-
-    def init_state(self, batch_size: int = 1) -> list[np.ndarray]:
-        return [np.zeros([batch_size, *self.shapes[n][1:]], np.float32) for n in self.names]
-
-    def step(
-        self, frames: torch.Tensor | np.ndarray, state: list[np.ndarray]
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        named = zip(self.names, state, strict=True)
-        inputs = {FRAMES_NAME: frames, **{f"state.{name}": tensor for name, tensor in named}}
-        logits, *following = self.runner.run(inputs)
-        return logits, following
+def _dimensions(shape: list) -> list[int | None]:
+    """An ONNX Runtime port's shape, None for a named (dynamic) axis."""
+    return [d if isinstance(d, int) else None for d in shape]

@@ -14,7 +14,6 @@ back as float32 tensors on the CPU.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,13 @@ import torch
 
 from effvid.data.preprocessing import Preprocessing
 from effvid.errors import EffvidError, InputError
-from effvid.inference import RUNTIMES
-from effvid.inference.metadata import ModelInfo
+from effvid.inference.exported_files import (
+    ExportedStep,
+    file_runner,
+    read_exported_model,
+    runtime_for,
+)
+from effvid.inference.metadata import ModelInfo, check_against_graph
 from effvid.models import get_model_card, load_model
 from effvid.models.fusion import fold_batchnorm
 
@@ -95,30 +99,16 @@ class EagerClipModel(ClipModel):
             return self.network(clips.to(self.device)).float().cpu()
 
 
-def file_runner(runtime: str) -> Callable[..., Any]:
-    """The class that runs an exported ONNX file in `runtime`: `runner(path, threads=...)`."""
-    if runtime == "onnxruntime":
-        from effvid.inference.onnx_runtime import OnnxRunner
-
-        return OnnxRunner
-    if runtime == "openvino":
-        from effvid.inference.openvino_runtime import OpenVinoRunner
-
-        return OpenVinoRunner
-    raise InputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
-
-
 class ExportedClipModel(ClipModel):
-    """An exported ONNX file run by ONNX Runtime or OpenVINO on the CPU."""
+    """An exported file (`.onnx`, `.xml`, `.pte`) run by `runtime` (default: the file's own)."""
 
     def __init__(
-        self, path: str | Path, *, runtime: str = "onnxruntime", threads: int | None = None
+        self, path: str | Path, *, runtime: str | None = None, threads: int | None = None
     ) -> None:
-        from effvid.inference.onnx_runtime import read_exported_model
-
-        self.runtime = runtime
+        self.runtime = runtime_for(path, runtime)
         self.info = read_exported_model(path)
-        self.runner = file_runner(runtime)(path, threads=threads)
+        self.runner = file_runner(self.runtime)(path, threads=threads)
+        check_against_graph(self.info, self.runner, path)
 
     def __call__(self, clips: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.runner(clips))
@@ -150,16 +140,14 @@ class EagerStreamModel(StreamModel):
 
 
 class ExportedStreamModel(StreamModel):
-    """A streaming step exported with `effvid export --stream`, run by ONNX Runtime or
-    OpenVINO on the CPU."""
+    """A streaming step exported with `effvid export --stream`, run by `runtime` (default: the
+    file's own)."""
 
     def __init__(
-        self, path: str | Path, *, runtime: str = "onnxruntime", threads: int | None = None
+        self, path: str | Path, *, runtime: str | None = None, threads: int | None = None
     ) -> None:
-        from effvid.inference.onnx_runtime import OnnxStream
-
-        self.runtime = runtime
-        self.stream = OnnxStream(path, threads=threads, runner=file_runner(runtime))
+        self.runtime = runtime_for(path, runtime)
+        self.stream = ExportedStep(path, runtime=self.runtime, threads=threads)
         if self.stream.info is None:
             raise NotStreamableError(
                 f"{path} carries no preprocessing (export it with `effvid export --stream`)"
@@ -170,7 +158,7 @@ class ExportedStreamModel(StreamModel):
         return self.stream.init_state(batch_size)
 
     def step(self, frames: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-        logits, state = self.stream.step(frames, state)
+        logits, state = self.stream(frames, state)
         return torch.from_numpy(logits), state
 
 
@@ -185,7 +173,7 @@ def open_clip_model(
     """The clip model of a checkpoint (eager, with its registered `model` name if the checkpoint
     does not name it) or of an exported file (`onnx`, run by `runtime`, default ONNX Runtime)."""
     if onnx is not None:
-        return ExportedClipModel(onnx, runtime=_file_runtime(runtime))
+        return ExportedClipModel(onnx, runtime=runtime)
     _refuse_runtime_for_checkpoint(runtime)
     if checkpoint is None:
         raise EffvidError("give a checkpoint (and its model name), or an exported ONNX file")
@@ -202,20 +190,11 @@ def open_stream_model(
     """The streaming step of a causal checkpoint (eager) or of an exported step (`onnx`, run by
     `runtime`, default ONNX Runtime)."""
     if onnx is not None:
-        return ExportedStreamModel(onnx, runtime=_file_runtime(runtime))
+        return ExportedStreamModel(onnx, runtime=runtime)
     _refuse_runtime_for_checkpoint(runtime)
     if checkpoint is None:
         raise EffvidError("give a causal checkpoint or a streaming ONNX file")
     return EagerStreamModel(checkpoint, model=model)
-
-
-def _file_runtime(runtime: str | None) -> str:
-    if runtime is None:
-        return "onnxruntime"
-    if runtime not in RUNTIMES or runtime == "eager":
-        others = ", ".join(r for r in RUNTIMES if r != "eager")
-        raise InputError(f"an exported file runs in {others}, not {runtime!r}")
-    return runtime
 
 
 def _refuse_runtime_for_checkpoint(runtime: str | None) -> None:

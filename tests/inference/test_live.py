@@ -13,7 +13,7 @@ import torch
 import effvid
 from effvid.cli import main
 from effvid.deploy.stream_export import export_stream_step
-from effvid.inference.onnx_runtime import OnnxStream
+from effvid.inference.exported_files import ExportedStep
 
 pytest.importorskip("onnxruntime")
 
@@ -24,7 +24,7 @@ def test_exported_streaming_step_equals_eager(tmp_path, name):
     model = effvid.create_model(name, num_classes=4, causal=True).eval()
     result = export_stream_step(model, tmp_path / "step.onnx", frame_size=64, chunk=1)
     assert result.worst_difference < 1e-5  # over a 32-frame stream, frame by frame
-    stream = OnnxStream(result.path)
+    stream = ExportedStep(result.path)
     assert stream.names and all(n in result.state_shapes for n in stream.names)
 
 
@@ -33,9 +33,9 @@ def test_chunked_export_and_a_state_that_matches_its_shapes(tmp_path):
     model = effvid.create_model("vmf_xxs", num_classes=4, causal=True).eval()
     result = export_stream_step(model, tmp_path / "step.onnx", frame_size=64, chunk=4)
     assert result.worst_difference < 1e-5
-    stream = OnnxStream(result.path)
+    stream = ExportedStep(result.path)
     state = stream.init_state()
-    logits, following = stream.step(torch.zeros(1, 3, 4, 64, 64), state)
+    logits, following = stream(torch.zeros(1, 3, 4, 64, 64), state)
     assert logits.shape == (1, 4, 4)
     assert [s.shape for s in following] == [s.shape for s in state]
 
