@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.effvid-installed
 
-.PHONY: demo test lint research-test test-quick mutation docs
+.PHONY: demo test test-edge lint research-test test-quick mutation docs
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ demo: $(STAMP)
 	$(BIN)/effvid demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not edge"
+
+# The ExecuTorch exports: each lowering takes about a minute on 2 cores.
+test-edge: $(STAMP)
+	$(BIN)/python -m pytest -m edge
 
 research-test: $(STAMP)
 	$(BIN)/python -m pytest research -m research

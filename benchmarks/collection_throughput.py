@@ -23,7 +23,7 @@ import torch
 
 from effvid.data import EvalClips, Preprocessing, make_demo_data, read_list_file
 from effvid.deploy.benchmark import fingerprint
-from effvid.deploy.onnx_export import export_registered_model
+from effvid.deploy.export import export_registered_model
 from effvid.inference.collection import ClipRequest, CollectionDataset, predict_collection
 from effvid.inference.predictor import Predictor
 from effvid.models import create_model

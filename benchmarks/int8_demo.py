@@ -13,9 +13,10 @@ import argparse
 import time
 from pathlib import Path
 
-from effvid.deploy.onnx_export import export_registered_model
-from effvid.deploy.quantize import calibration_clips, quantize_int8
-from effvid.inference.onnx_runtime import read_exported_model
+from effvid.deploy.export import export_registered_model
+from effvid.deploy.onnx_export import centre_clip
+from effvid.deploy.quantize import quantize_int8
+from effvid.inference.exported_files import read_exported_model
 from effvid.inference.predictor import Predictor
 from effvid.train import recipe_data
 from effvid.train.training_checkpoint import read_training_checkpoint
@@ -36,11 +37,10 @@ def main() -> None:
     clips = (
         []
         if args.dynamic
-        else calibration_clips(
-            [r.path for r in train.records[: args.calibration]],
-            read_exported_model(fp32).preprocessing,
-            exported.input_shape,
-        )
+        else [
+            centre_clip(r.path, read_exported_model(fp32).preprocessing, exported.input_shape)
+            for r in train.records[: args.calibration]
+        ]
     )
     int8 = quantize_int8(fp32, calibration=clips)
     predictors = {"fp32": Predictor(onnx=fp32), "int8": Predictor(onnx=int8)}

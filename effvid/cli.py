@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from effvid.errors import EffvidError, InputError
-from effvid.inference import RUNTIMES
+from effvid.inference import EXPORT_FORMATS, RUNTIMES
 from effvid.tables import TABLE_STYLES, render_table
 from effvid.train.time_order import TIME_ORDERS
 from effvid.version import __version__
@@ -51,7 +51,7 @@ def _card(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from effvid.deploy.onnx_export import export_registered_model
+    from effvid.deploy.export import export_registered_model
 
     if args.stream:
         from effvid.deploy.stream_export import export_registered_stream
@@ -59,30 +59,28 @@ def _export(args: argparse.Namespace) -> int:
         if args.checkpoint is None:
             raise InputError("--stream exports a causal VMF checkpoint: give --checkpoint")
         print(export_registered_stream(
-            args.model, args.output, checkpoint=args.checkpoint, chunk=args.chunk,
-            tolerance=args.tolerance,
+            args.model, args.output, format=_export_format(args.runtime),
+            checkpoint=args.checkpoint, chunk=args.chunk, tolerance=args.tolerance,
         ))  # fmt: skip
         return 0
-
-    result = export_registered_model(
-        args.model,
-        args.output,
-        checkpoint=args.checkpoint,
-        batch=args.batch,
-        dynamic_batch=not args.static_batch,
-        frames=args.frames,
-        size=args.size,
-        tolerance=args.tolerance,
-        check_videos=args.check_video,
-    )
-    print(result)
-    if args.int8:
-        from effvid.deploy.quantize import quantize_export
+    videos = []
+    if args.calibration:
         from effvid.inference.collection import collect_videos
 
         videos = collect_videos(args.calibration)[: args.calibration_clips]
-        print(quantize_export(result.path, result.input_shape, videos))
+    print(export_registered_model(
+        args.model, args.output, format=_export_format(args.runtime), checkpoint=args.checkpoint,
+        batch=args.batch, dynamic_batch=not args.static_batch, frames=args.frames,
+        size=args.size, tolerance=args.tolerance, check_videos=args.check_video,
+        int8=args.int8, bf16=args.bf16, calibration=videos, check_data=args.check_data,
+        limits={"min_agreement": args.min_agreement, "max_accuracy_drop": args.max_accuracy_drop},
+    ))  # fmt: skip
     return 0
+
+
+def _export_format(runtime: str) -> str:
+    """The file format for `--runtime` (`onnxruntime` names the ONNX format too)."""
+    return "onnx" if runtime == "onnxruntime" else runtime
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -382,12 +380,23 @@ def positive_float(text: str) -> float:
     return _number(text, float, 0.0, strict=True)
 
 
+def non_negative_float(text: str) -> float:
+    return _number(text, float, 0.0, strict=False)
+
+
+def fraction(text: str) -> float:
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text}")
+    return value
+
+
 def _runtime_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runtime",
-        choices=RUNTIMES,
-        help="what runs the model: eager PyTorch for --checkpoint, ONNX Runtime (default) or "
-        "OpenVINO for --onnx",
+        choices=[*RUNTIMES, "onnx"],
+        help="what runs the model: eager PyTorch for --checkpoint; for an exported file its "
+        "own (.onnx: ONNX Runtime, or openvino; .xml: OpenVINO; .pte: ExecuTorch)",
     )
 
 
@@ -441,10 +450,18 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("name")
     card.set_defaults(run=_card)
 
-    export = commands.add_parser("export", help="export a model to ONNX and check it")
+    export = commands.add_parser(
+        "export", help="export a model for a runtime (ONNX, OpenVINO, ExecuTorch) and check it"
+    )
+    export.add_argument(
+        "--runtime",
+        choices=[*EXPORT_FORMATS, "onnxruntime"],
+        default="onnx",
+        help="the file: .onnx (ONNX Runtime, OpenVINO), .xml+.bin (OpenVINO), .pte (ExecuTorch)",
+    )
     export.add_argument("--model", help="registered model name (default: the checkpoint's)")
     export.add_argument("--checkpoint", type=Path, help="weights (and class names) to export")
-    export.add_argument("--output", type=Path, help="the .onnx file (default: <model>.onnx)")
+    export.add_argument("--output", type=Path, help="the file (default: <model>.<suffix>)")
     export.add_argument("--batch", type=positive_int, default=1, help="example batch size")
     export.add_argument("--static-batch", action="store_true", help="fix the batch axis")
     export.add_argument(
@@ -452,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--size", type=positive_int, help="crop size (default: the model card's)")
     export.add_argument(
-        "--tolerance", type=positive_float, default=1e-4, help="max |ORT - eager| logit"
+        "--tolerance", type=positive_float, default=1e-4, help="max |exported - eager| logit"
     )
     export.add_argument(
         "--check-video",
@@ -464,14 +481,35 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--int8",
         action="store_true",
-        help="also write an int8 copy: static (QDQ) when --calibration is given, else dynamic",
+        help="also write an int8 copy (<output>.int8.<suffix>), calibrated on --calibration "
+        "(ONNX without it: dynamic int8)",
+    )
+    export.add_argument(
+        "--bf16", action="store_true", help="also write a bf16 copy (OpenVINO, on a bf16 CPU)"
+    )
+    export.add_argument(
+        "--check-data",
+        type=Path,
+        help="labelled videos (folder per class or annotation file) the copies are checked on",
+    )
+    export.add_argument(
+        "--min-agreement",
+        type=fraction,
+        default=0.99,
+        help="top-1 agreement with fp32 a copy needs",
+    )
+    export.add_argument(
+        "--max-accuracy-drop",
+        type=non_negative_float,
+        default=1.0,
+        help="accuracy points a copy may lose",
     )
     export.add_argument(
         "--calibration",
         type=Path,
         nargs="+",
         default=[],
-        help="real videos (files, folders, list files) to calibrate the static int8 copy on",
+        help="real videos (files, folders, list files) to calibrate the int8 copy on",
     )
     export.add_argument(
         "--calibration-clips", type=positive_int, default=64, help="videos used to calibrate"
@@ -541,7 +579,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="label videos, a few or a whole collection")
     _collection_arguments(predict)
-    predict.add_argument("--onnx", type=Path, help="an exported model instead")
+    predict.add_argument(
+        "--exported", "--onnx", dest="onnx", type=Path, help="an exported model file instead"
+    )
     _runtime_argument(predict)
     predict.add_argument("--top-k", type=positive_int, default=5, help="classes per record")
     predict.add_argument(
@@ -572,7 +612,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stream.add_argument("--checkpoint", type=Path, help="a causal VMF (model.args.causal=true)")
     stream.add_argument("--model", help="registered model name (default: the checkpoint's)")
-    stream.add_argument("--onnx", type=Path, help="a streaming step (effvid export --stream)")
+    stream.add_argument(
+        "--exported", "--onnx", dest="onnx", type=Path,
+        help="an exported streaming step (effvid export --stream)",
+    )  # fmt: skip
     _runtime_argument(stream)
     stream.add_argument(
         "--window",
@@ -644,7 +687,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--checkpoint", type=Path, help="trained weights (causal: also streams)")
     serve.add_argument("--model", help="registered model name (default: the checkpoint's)")
-    serve.add_argument("--onnx", type=Path, help="an exported clip model instead")
+    serve.add_argument(
+        "--exported", "--onnx", dest="onnx", type=Path, help="an exported clip model instead"
+    )
     serve.add_argument("--stream-onnx", type=Path, help="an exported streaming step (--stream)")
     _runtime_argument(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")

@@ -29,8 +29,9 @@ from effvid.errors import InputError
 from effvid.models.fusion import fold_batchnorm
 from effvid.version import __version__
 
-RUNTIMES = ("eager", "compile", "onnxruntime", "openvino")
-EXPORTED = {"onnxruntime": "fp32", "openvino": "fp32 or bf16"}  # run from an ONNX export
+RUNTIMES = ("eager", "compile", "onnxruntime", "openvino", "executorch")
+# run from a file exported for the benchmark: ONNX, or an ExecuTorch program of the deployable form
+EXPORTED = {"onnxruntime": "fp32", "openvino": "fp32 or bf16", "executorch": "fp32"}
 DTYPES = ("fp32", "bf16")
 
 
@@ -171,18 +172,30 @@ def interleaved_times(
     return times
 
 
+def _export_for(runtime: str, model: nn.Module, clips: torch.Tensor, folder: Path) -> Path:
+    """The file `runtime` runs, with the fixed shape of `clips`, in `folder`."""
+    if runtime == "executorch":
+        from effvid.deploy.deployable import deployable
+        from effvid.deploy.executorch_export import write_executorch
+
+        network = deployable(model, clips)
+        return write_executorch(network, folder / "model.pte", (clips,), {})
+    from effvid.deploy.onnx_export import export_onnx
+
+    return export_onnx(model, folder / "model.onnx", tuple(clips.shape))
+
+
 def _runner(model, clips, runtime, dtype, device, threads) -> tuple[Callable[[], object], float]:
     """The call to time, and the seconds spent preparing it (compiling, exporting)."""
     if runtime in EXPORTED:
-        if device != "cpu" or (runtime == "onnxruntime" and dtype != "fp32"):
+        if device != "cpu" or (runtime != "openvino" and dtype != "fp32"):
             raise InputError(f"the {runtime} runtime runs {EXPORTED[runtime]} on the CPU here")
-        from effvid.deploy.onnx_export import export_onnx
-        from effvid.inference.runtime import file_runner
+        from effvid.inference.exported_files import file_runner
 
         precision = {"precision": dtype} if runtime == "openvino" else {}
         begin = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
-            path = export_onnx(model, Path(folder) / "model.onnx", tuple(clips.shape))
+            path = _export_for(runtime, model, clips, Path(folder))
             runner = file_runner(runtime)(path, threads=threads, **precision)
         array = clips.numpy()
         return (lambda: runner(array)), time.perf_counter() - begin

@@ -25,9 +25,7 @@ from torch import nn
 from effvid.data.preprocessing import EvalClips, Preprocessing
 from effvid.errors import ModelFileError
 from effvid.extras import require
-from effvid.files import atomic_write
-from effvid.inference.metadata import card_metadata
-from effvid.inference.onnx_runtime import OnnxRunner, read_onnx_metadata
+from effvid.inference.exported_files import file_runner
 
 INPUT_NAME = "video"
 OUTPUT_NAME = "logits"
@@ -41,10 +39,11 @@ class OnnxExportError(ModelFileError):
 
 @dataclass(frozen=True)
 class OnnxCheck:
-    """Largest |ONNX Runtime - eager PyTorch| over the logits of each checked input."""
+    """Largest |runtime - eager PyTorch| over the logits of each checked input."""
 
     differences: Mapping[str, float]
     tolerance: float
+    runtime: str = "onnxruntime"
 
     @property
     def worst(self) -> float:
@@ -52,7 +51,7 @@ class OnnxCheck:
 
     def __str__(self) -> str:
         parts = ", ".join(f"{name} {value:.2e}" for name, value in self.differences.items())
-        return f"max |onnxruntime - eager| on logits: {parts} (tolerance {self.tolerance:.0e})"
+        return f"max |{self.runtime} - eager| on logits: {parts} (tolerance {self.tolerance:.0e})"
 
 
 def export_onnx(
@@ -133,36 +132,20 @@ def check_onnx(
     inputs: Mapping[str, torch.Tensor],
     *,
     tolerance: float = DEFAULT_TOLERANCE,
+    runtime: str = "onnxruntime",
 ) -> OnnxCheck:
-    """Compare ONNX Runtime with eager PyTorch on named inputs; raise if any logit differs more
-    than `tolerance`."""
-    runner = OnnxRunner(path)
+    """Compare an exported file run by `runtime` with eager PyTorch on named inputs; raise if
+    any logit differs more than `tolerance`."""
+    runner = file_runner(runtime)(path)
     differences = {}
     with torch.no_grad():
         for name, clips in inputs.items():
             expected = model.eval()(clips).numpy()
             differences[name] = float(np.abs(runner(clips) - expected).max())
-    check = OnnxCheck(differences, tolerance)
+    check = OnnxCheck(differences, tolerance, runtime)
     if check.worst > tolerance:
         raise OnnxExportError(f"{path} does not reproduce the eager model: {check}")
     return check
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    path: Path
-    input_shape: tuple[int, ...]
-    dynamic_batch: bool
-    metadata: Mapping[str, str]
-    check: OnnxCheck
-
-    def __str__(self) -> str:
-        size_mb = self.path.stat().st_size / 2**20
-        batch = "dynamic batch" if self.dynamic_batch else f"batch {self.input_shape[0]}"
-        return (
-            f"wrote {self.path} ({size_mb:.1f} MB, opset {self.metadata['effvid.opset']}, "
-            f"input {self.input_shape[1:]} with {batch})\n{self.check}"
-        )
 
 
 def centre_clip(
@@ -178,52 +161,3 @@ def centre_clip(
     with open_video(video, short_side=preprocessing.short_side) as reader:
         clip = clips.clip(reader)  # (3, T, H, W)
     return (clip if is_video else clip[:, 0]).unsqueeze(0)
-
-
-def export_registered_model(
-    name: str | None,
-    output: str | Path | None = None,
-    *,
-    checkpoint: str | Path | None = None,
-    batch: int = 1,
-    dynamic_batch: bool = True,
-    frames: int | None = None,
-    size: int | None = None,
-    tolerance: float = DEFAULT_TOLERANCE,
-    check_videos: Sequence[str | Path] = (),
-) -> ExportResult:
-    """Export a registered model (with a checkpoint's weights, class names and preprocessing,
-    if given; its clip size by default; `name` None: the model the checkpoint names) and check
-    it with ONNX Runtime on random clips and on a clip of each of `check_videos` (real footage,
-    preprocessed as for prediction); raise if the outputs differ by more than `tolerance`.
-    `output` (default `<model name>.onnx`) is replaced only by a file that passed the checks."""
-    from effvid.models import create_model, get_model_card
-    from effvid.models.weights import load_model
-
-    class_names: list[str] = []
-    stored_preprocessing = None
-    if checkpoint is None:
-        if name is None:
-            raise OnnxExportError("give a registered model name or a checkpoint to export")
-        model = create_model(name)
-    else:
-        model, report = load_model(name, checkpoint)
-        class_names = report.class_names or []
-        stored_preprocessing = report.preprocessing
-    card = get_model_card(model.model_name)
-    preprocessing = Preprocessing.resolve(stored_preprocessing, card)
-    input_shape = card.batch_shape(
-        batch, frames or preprocessing.num_frames, size or preprocessing.crop_size
-    )
-    generator = torch.Generator().manual_seed(0)
-    inputs = {f"random batch {batch}": torch.randn(input_shape, generator=generator)}
-    if dynamic_batch:
-        inputs["random batch 3"] = torch.randn((3, *input_shape[1:]), generator=generator)
-    for video in check_videos:
-        inputs[f"video {Path(video).name}"] = centre_clip(video, preprocessing, input_shape)
-    metadata = card_metadata(card, input_shape, class_names, preprocessing)
-    output = Path(output or f"{model.model_name}.onnx")
-    with atomic_write(output) as temporary:
-        export_onnx(model, temporary, input_shape, dynamic_batch=dynamic_batch, metadata=metadata)
-        check = check_onnx(temporary, model, inputs, tolerance=tolerance)
-    return ExportResult(output, input_shape, dynamic_batch, read_onnx_metadata(output), check)

@@ -1,18 +1,16 @@
-"""int8 copies of exported ONNX files for ONNX Runtime, calibrated on real clips, and how far
-they are from the fp32 file they come from."""
+"""int8 copies of exported ONNX files for ONNX Runtime, calibrated on real clips (how far they
+are from their fp32 file: `effvid.deploy.precision_check`)."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from effvid.data.preprocessing import Preprocessing
-from effvid.deploy.onnx_export import INPUT_NAME, centre_clip
+from effvid.deploy.onnx_export import INPUT_NAME
 from effvid.extras import require
 from effvid.files import atomic_write
-from effvid.inference.onnx_runtime import OnnxRunner, read_onnx_metadata
+from effvid.inference.onnx_runtime import read_onnx_metadata
 
 QUANTIZED_OPS = ["Conv", "MatMul", "Gemm"]  # what a static int8 export quantises
 
@@ -89,69 +87,3 @@ def slow_int8_convs(graph) -> list[str]:
         if (group > 1 and out_channels != group) or (group == 1 and temporal):
             slow.append(node.name)
     return slow
-
-
-def calibration_clips(
-    videos: Sequence[str | Path], preprocessing: Preprocessing, input_shape: Sequence[int]
-) -> list[torch.Tensor]:
-    """The centre clip of each video, made as for prediction, to calibrate a static int8
-    export: (1, 3, T, S, S) each."""
-    return [centre_clip(video, preprocessing, input_shape) for video in videos]
-
-
-def compare_runners(
-    reference: str | Path, candidate: str | Path, clips: Sequence[torch.Tensor]
-) -> dict[str, float]:
-    """How far `candidate`'s logits are from `reference`'s (e.g. int8 against fp32): the largest
-    absolute difference and the fraction of clips whose top-1 class agrees."""
-    first, second = OnnxRunner(reference), OnnxRunner(candidate)
-    differences, agree = [], 0
-    for clip in clips:
-        a, b = first(clip), second(clip)
-        differences.append(float(np.abs(a - b).max()))
-        agree += int((a.argmax(-1) == b.argmax(-1)).all())
-    return {"max_abs_difference": max(differences), "top1_agreement": agree / len(clips)}
-
-
-@dataclass(frozen=True)
-class Int8Export:
-    """An int8 copy of an exported file and how far its logits are from the fp32 file's."""
-
-    path: Path
-    calibrated: bool  # static (calibrated on real clips) or dynamic
-    clips: int  # how many clips calibrated it, or compared it when dynamic
-    max_abs_difference: float
-    top1_agreement: float
-
-    def __str__(self) -> str:
-        kind = "static, calibrated on" if self.calibrated else "dynamic; compared on"
-        return (
-            f"wrote {self.path} ({self.path.stat().st_size / 2**20:.1f} MB, int8 {kind} "
-            f"{self.clips} clips): max |int8 - fp32| logit {self.max_abs_difference:.3g}, "
-            f"top-1 agreement {100 * self.top1_agreement:.0f}%"
-        )
-
-
-def quantize_export(
-    path: str | Path, input_shape: Sequence[int], videos: Sequence[str | Path] = ()
-) -> Int8Export:
-    """`effvid export --int8`: an int8 copy of the exported file at `path`, static and calibrated
-    on the centre clip of each of `videos` (preprocessed as the file says), or dynamic without
-    videos; compared with the fp32 file on the same clips (8 random ones when dynamic)."""
-    from effvid.inference.onnx_runtime import read_exported_model
-
-    preprocessing = read_exported_model(path).preprocessing
-    clips = calibration_clips(videos, preprocessing, input_shape)
-    quantized = quantize_int8(path, calibration=clips)
-    compared = clips or [
-        torch.randn(tuple(input_shape), generator=torch.Generator().manual_seed(seed))
-        for seed in range(8)
-    ]
-    change = compare_runners(path, quantized, compared)
-    return Int8Export(
-        quantized,
-        bool(clips),
-        len(compared),
-        change["max_abs_difference"],
-        change["top1_agreement"],
-    )

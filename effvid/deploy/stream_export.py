@@ -1,5 +1,6 @@
-"""The streaming step of a causal Video Mobile-Former as an ONNX file: what an app on a device
-ships to recognise actions live, frame by frame, with ONNX Runtime and no Python model.
+"""The streaming step of a causal Video Mobile-Former as an exported file: what an app on a device
+ships to recognise actions live, frame by frame, with ONNX Runtime, OpenVINO or ExecuTorch and no
+Python model.
 
 The file computes one step, a chunk of frames and the state in, their logits and the next state
 out, the state as explicit tensors:
@@ -14,7 +15,9 @@ out, the state as explicit tensors:
 (`features.3.global_block`, ...) its tokens of the last frame (B, M, D). A stream starts from all
 zeros (`effvid.stream` in the metadata lists the names and shapes) and feeds each step the
 `next_state` of the previous one. The metadata also carries the model card, the class names and
-the preprocessing, as for `effvid export`.
+the preprocessing, as for `effvid export`. An ExecuTorch program holds the deployable step
+(`effvid.deploy.deployable_stream`: the same function, its states at most 4-D, a convolution's
+(B * (kt - 1), C, H, W)), with the inputs and outputs in the same order, unnamed.
 """
 
 import json
@@ -27,9 +30,8 @@ from torch import nn
 
 from effvid.data.preprocessing import Preprocessing
 from effvid.deploy.onnx_export import DEFAULT_TOLERANCE, OnnxExportError, trace_to_onnx
-from effvid.files import atomic_write
+from effvid.inference.exported_files import FRAMES_NAME, ExportedStep
 from effvid.inference.metadata import card_metadata
-from effvid.inference.onnx_runtime import FRAMES_NAME, OnnxStream
 from effvid.models.layers.streaming import StreamState
 
 LOGITS_NAME = "logits"
@@ -69,13 +71,14 @@ class StreamExport:
     frame_size: int
     state_shapes: dict[str, list[int]]
     worst_difference: float
+    runtime: str = "onnxruntime"
 
     def __str__(self) -> str:
         size_mb = self.path.stat().st_size / 2**20
         return (
             f"wrote {self.path} ({size_mb:.1f} MB): the streaming step, {self.chunk} frame(s) of "
             f"{self.frame_size} px and {len(self.state_shapes)} state tensors in and out\n"
-            f"max |onnxruntime - eager| over a {CHECK_FRAMES}-frame stream: "
+            f"max |{self.runtime} - eager| over a {CHECK_FRAMES}-frame stream: "
             f"{self.worst_difference:.2e}"
         )
 
@@ -88,48 +91,81 @@ def export_stream_step(
     chunk: int = 1,
     metadata: dict[str, str] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
+    format: str = "onnx",
 ) -> StreamExport:
     """Export the streaming step of causal `model` (chunks of `chunk` frames of `frame_size`
-    px, dynamic batch) and check it with ONNX Runtime against the eager model on a 32-frame
-    stream; `output` is replaced only by a file that passed."""
+    px; dynamic batch but for ExecuTorch, batch 1) for `format` (onnx, openvino: the step as
+    it is; executorch: its deployable form, `effvid.deploy.deployable_stream`, 4-D states) and
+    check it in that runtime against the eager model on a 32-frame stream; `output` is
+    replaced only by a file that passed."""
+    from effvid.deploy.export import RUNTIME_OF_FORMAT, staged
+
     model = model.eval()
-    state = zero_state(model, frame_size)
-    names = list(state.tensors)
-    shapes = {name: list(tensor.shape) for name, tensor in state.tensors.items()}
-    frames = torch.zeros(1, 3, chunk, frame_size, frame_size)
+    if format == "executorch":
+        step, names, example = _deployable_step(model, frame_size, chunk)
+    else:
+        state = zero_state(model, frame_size)
+        names = list(state.tensors)
+        step = StreamStep(model, names)
+        example = (torch.zeros(1, 3, chunk, frame_size, frame_size), *state.tensors.values())
+    shapes = {name: list(tensor.shape) for name, tensor in zip(names, example[1:], strict=True)}
     stream_info = {"chunk": chunk, "frame_size": frame_size, "state_shapes": shapes}
     properties = {**(metadata or {}), "effvid.stream": json.dumps(stream_info)}
     output = Path(output)
-    with atomic_write(output) as temporary:
-        trace_to_onnx(
-            StreamStep(model, names),
-            (frames, *state.tensors.values()),
-            temporary,
-            input_names=[FRAMES_NAME, *(f"state.{name}" for name in names)],
-            output_names=[LOGITS_NAME, *(f"next_state.{name}" for name in names)],
-            metadata=properties,
-        )
-        worst = check_stream(temporary, model, frame_size, chunk)
+    with staged(output) as staging:
+        if format == "executorch":
+            from effvid.deploy.executorch_export import write_executorch
+
+            write_executorch(step, staging, example, properties)
+        else:
+            onnx = staging.with_suffix(".onnx")
+            trace_to_onnx(
+                step,
+                example,
+                onnx,
+                input_names=[FRAMES_NAME, *(f"state.{name}" for name in names)],
+                output_names=[LOGITS_NAME, *(f"next_state.{name}" for name in names)],
+                metadata=properties,
+            )
+            if format == "openvino":
+                from effvid.deploy.openvino_export import onnx_to_openvino
+
+                onnx_to_openvino(onnx, staging, properties)
+        runtime = RUNTIME_OF_FORMAT[format]
+        worst = check_stream(staging, model, frame_size, chunk, runtime)
         if worst > tolerance:
             raise OnnxExportError(
                 f"the exported streaming step differs from the eager model by {worst:.2e} "
                 f"(tolerance {tolerance:.0e})"
             )
-    return StreamExport(output, chunk, frame_size, shapes, worst)
+    return StreamExport(output, chunk, frame_size, shapes, worst, runtime)
 
 
-def check_stream(path: str | Path, model: nn.Module, frame_size: int, chunk: int) -> float:
-    """The largest |ONNX Runtime - eager| logit over a random stream of CHECK_FRAMES frames, the
-    exported step fed chunk by chunk, eager on the whole stream at once."""
+def _deployable_step(
+    model: nn.Module, frame_size: int, chunk: int
+) -> tuple[nn.Module, list[str], tuple[torch.Tensor, ...]]:
+    """The deployable step of `model`, its state names and example inputs (batch 1)."""
+    from effvid.deploy.deployable_stream import deployable_stream_step
+
+    step = deployable_stream_step(model, chunk, frame_size=frame_size)
+    return step, list(step.state_names), step.example_inputs(1)
+
+
+def check_stream(
+    path: str | Path, model: nn.Module, frame_size: int, chunk: int, runtime: str | None = None
+) -> float:
+    """The largest |runtime - eager| logit over a random stream of CHECK_FRAMES frames, the
+    exported step (run by `runtime`, default the file's own) fed chunk by chunk, eager on the
+    whole stream at once."""
     generator = torch.Generator().manual_seed(0)
     frames = CHECK_FRAMES - CHECK_FRAMES % chunk
     clip = torch.randn(1, 3, frames, frame_size, frame_size, generator=generator)
     with torch.no_grad():
         expected = model.forward_steps(clip).numpy()
-    stream = OnnxStream(path)
+    stream = ExportedStep(path, runtime=runtime)
     state, outputs = stream.init_state(), []
     for start in range(0, frames, chunk):
-        logits, state = stream.step(clip[:, :, start : start + chunk], state)
+        logits, state = stream(clip[:, :, start : start + chunk], state)
         outputs.append(logits)
     return float(np.abs(np.concatenate(outputs, axis=1) - expected).max())
 
@@ -141,9 +177,12 @@ def export_registered_stream(
     checkpoint: str | Path,
     chunk: int = 1,
     tolerance: float = DEFAULT_TOLERANCE,
+    format: str = "onnx",
 ) -> StreamExport:
     """`effvid export --stream`: the streaming step of a causal VMF checkpoint (`model.args`
-    with `causal: true`), with its class names and preprocessing in the metadata."""
+    with `causal: true`) for `format`, with its class names and preprocessing in the
+    metadata."""
+    from effvid.deploy.export import FORMATS, output_path
     from effvid.models import get_model_card
     from effvid.models.weights import load_model
 
@@ -156,7 +195,7 @@ def export_registered_stream(
     preprocessing = Preprocessing.resolve(report.preprocessing, card)
     shape = card.batch_shape(1, chunk, preprocessing.crop_size)
     metadata = card_metadata(card, shape, report.class_names or [], preprocessing)
-    target = Path(output or f"{model.model_name}_stream.onnx")
+    target = output_path(output or f"{model.model_name}_stream{FORMATS[format]}", "", format)
     return export_stream_step(
         model,
         target,
@@ -164,4 +203,5 @@ def export_registered_stream(
         chunk=chunk,
         metadata=metadata,
         tolerance=tolerance,
+        format=format,
     )

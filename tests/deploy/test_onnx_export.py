@@ -66,7 +66,8 @@ def test_export_command_carries_checkpoint_classes(tmp_path, capsys):
 @pytest.mark.parametrize("kind", ["dynamic", "static"])
 @pytest.mark.slow
 def test_int8_quantisation_keeps_metadata_and_stays_close(tmp_path, kind):
-    from effvid.deploy.quantize import compare_runners, quantize_int8
+    from effvid.deploy.precision_check import LabelledClips, compare_precision
+    from effvid.deploy.quantize import quantize_int8
 
     card = effvid.get_model_card("vmf_xxs")
     model = effvid.create_model("vmf_xxs", num_classes=10).eval()
@@ -82,9 +83,11 @@ def test_int8_quantisation_keeps_metadata_and_stays_close(tmp_path, kind):
     assert metadata["effvid.quantization"] == f"int8 {'static QDQ' if calibration else kind}"
     assert "effvid.card" in metadata
     assert OnnxRunner(quantized)(clips).shape == (1, 10)
-    change = compare_runners(path, quantized, [small_input(card, batch=2)])
-    assert set(change) == {"max_abs_difference", "top1_agreement"}
-    assert change["max_abs_difference"] < 1.0  # int8 moves logits, it does not scramble them
+    change = compare_precision(
+        path, quantized, "int8", LabelledClips([small_input(card, batch=2)], None, "random")
+    )
+    assert change.accuracy is None and 0 <= change.top1_agreement <= 1
+    assert change.max_abs_difference < 1.0  # int8 moves logits, it does not scramble them
 
 
 def test_onnx_runtime_threads_do_not_spin_between_calls(tmp_path):

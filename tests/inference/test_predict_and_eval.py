@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from effvid.cli import main
-from effvid.deploy.onnx_export import export_registered_model
+from effvid.deploy.export import export_registered_model
 from effvid.distributed import setup_distributed
 from effvid.inference.onnx_runtime import read_onnx_metadata
 from effvid.inference.predictor import Predictor

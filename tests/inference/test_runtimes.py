@@ -1,5 +1,7 @@
-"""One inference interface, every runtime: an exported model predicts and streams in ONNX
-Runtime and OpenVINO as the checkpoint does in eager PyTorch, through the same commands."""
+"""One inference interface, every runtime: a model exported for ONNX Runtime, OpenVINO or
+ExecuTorch predicts and streams as the checkpoint does in eager PyTorch, through the same
+commands (`effvid export --runtime R`, then `effvid predict/stream --exported F --runtime R`).
+Each runtime that is installed is tested."""
 
 import json
 import sys
@@ -11,29 +13,57 @@ from effvid.errors import MissingExtraError
 from effvid.inference.runtime import open_clip_model
 
 pytest.importorskip("onnxruntime")
-EXPORTED_RUNTIMES = ["onnxruntime", "openvino"]
+# (the file `effvid export --runtime` writes, a runtime that runs it)
+FORMAT_RUNTIMES = [
+    ("onnx", "onnxruntime"),
+    ("onnx", "openvino"),
+    ("openvino", "openvino"),
+    pytest.param("executorch", "executorch", marks=[pytest.mark.edge, pytest.mark.timeout(900)]),
+]
+SUFFIX = {"onnx": ".onnx", "openvino": ".xml", "executorch": ".pte"}
 
 
 def _records(capsys) -> list[dict]:
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.fixture(scope="module")
-def exported_clip(clip_checkpoint, tmp_path_factory):
-    path = tmp_path_factory.mktemp("exported") / "clip.onnx"
-    assert main(["export", "--checkpoint", str(clip_checkpoint), "--output", str(path)]) == 0
+def _export(checkpoint, folder, format: str, *extra: str):
+    pytest.importorskip("executorch.runtime" if format == "executorch" else format)
+    path = folder / f"model{SUFFIX[format]}"
+    command = ["export", "--checkpoint", str(checkpoint), "--runtime", format, *extra]
+    assert main([*command, "--output", str(path)]) == 0
     return path
 
 
-@pytest.mark.parametrize("runtime", EXPORTED_RUNTIMES)
+@pytest.fixture(scope="module")
+def exported_clips(clip_checkpoint, tmp_path_factory):
+    """The clip checkpoint exported once per format, on demand."""
+    made = {}
+
+    def exported(format: str):
+        if format not in made:
+            made[format] = _export(clip_checkpoint, tmp_path_factory.mktemp(format), format)
+        return made[format]
+
+    return exported
+
+
+@pytest.fixture(scope="module")
+def exported_clip(exported_clips):
+    return exported_clips("onnx")
+
+
+@pytest.mark.parametrize(("format", "runtime"), FORMAT_RUNTIMES)
 def test_an_exported_model_predicts_as_the_checkpoint(
-    runtime, clip_checkpoint, exported_clip, tiny_videos, capsys
+    format, runtime, clip_checkpoint, exported_clips, tiny_videos, capsys
 ):
-    pytest.importorskip(runtime)
+    pytest.importorskip(runtime if runtime != "executorch" else "executorch.runtime")
+    path = exported_clips(format)
+    capsys.readouterr()
     videos = [str(tiny_videos / "videos" / "test" / f"0000{i}.mp4") for i in range(3)]
     assert main(["predict", *videos, "--checkpoint", str(clip_checkpoint), "--json"]) == 0
     eager = _records(capsys)
-    command = ["predict", *videos, "--onnx", str(exported_clip), "--runtime", runtime, "--json"]
+    command = ["predict", *videos, "--exported", str(path), "--runtime", runtime, "--json"]
     assert main(command) == 0
     exported = _records(capsys)
     for a, b in zip(eager, exported, strict=True):
@@ -42,20 +72,17 @@ def test_an_exported_model_predicts_as_the_checkpoint(
             assert x["score"] == pytest.approx(y["score"], abs=1e-4)
 
 
-@pytest.mark.parametrize("runtime", EXPORTED_RUNTIMES)
+@pytest.mark.parametrize(("format", "runtime"), FORMAT_RUNTIMES)
 def test_an_exported_streaming_step_streams_as_the_checkpoint(
-    runtime, causal_checkpoint, tiny_videos, tmp_path, capsys
+    format, runtime, causal_checkpoint, tiny_videos, tmp_path, capsys
 ):
-    pytest.importorskip(runtime)
     source = str(tiny_videos / "videos" / "test" / "00002.mp4")
-    step = tmp_path / "step.onnx"
-    assert main(["export", "--stream", "--checkpoint", str(causal_checkpoint),
-                 "--output", str(step)]) == 0  # fmt: skip
+    step = _export(causal_checkpoint, tmp_path, format, "--stream")
     capsys.readouterr()
     readings = []
     for args in (
         ["--checkpoint", str(causal_checkpoint)],
-        ["--onnx", str(step), "--runtime", runtime],
+        ["--exported", str(step), "--runtime", runtime],
     ):
         assert main(["stream", source, *args, "--json"]) == 0
         readings.append([json.loads(line) for line in capsys.readouterr().out.splitlines()])
@@ -76,6 +103,13 @@ def test_a_checkpoint_is_refused_for_an_exported_runtime(clip_checkpoint, tiny_v
 def test_an_exported_file_is_refused_for_eager(exported_clip):
     with pytest.raises(ValueError, match="exported file runs in onnxruntime, openvino"):
         open_clip_model(onnx=exported_clip, runtime="eager")
+
+
+@pytest.mark.parametrize("runtime", ["executorch", "onnxruntime"])
+def test_a_file_is_refused_for_a_runtime_that_cannot_run_it(exported_clips, runtime):
+    path = exported_clips("openvino")
+    with pytest.raises(ValueError, match=f"runs in openvino, not {runtime}.*--runtime {runtime}"):
+        open_clip_model(onnx=path, runtime=runtime)
 
 
 def test_a_missing_runtime_names_the_extra_to_install(exported_clip, monkeypatch):

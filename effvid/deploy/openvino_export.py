@@ -1,0 +1,58 @@
+"""OpenVINO's own model files (`.xml` with its weights in a `.bin` beside it) from an exported
+ONNX file, carrying the same `effvid.*` metadata (in the file's runtime information, see
+`effvid.inference.openvino_runtime`); and their int8 and bf16 copies.
+
+int8: NNCF's post-training quantisation (`nncf.quantize`), calibrated on real clips, the way
+OpenVINO's documentation quantises a model for its CPU plugin. bf16: the same graph, marked to
+run in bf16 (`effvid.precision`), which OpenVINO's CPU plugin does natively on CPUs with
+AVX512-BF16 or AMX.
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from effvid.extras import require
+from effvid.inference.openvino_runtime import METADATA_KEY
+
+
+def save_openvino(model, path: str | Path, metadata: Mapping[str, str]) -> Path:
+    """Write an OpenVINO model (`openvino.Model`) with `metadata` to `path` (.xml) and its .bin
+    (fp32 weights as they are)."""
+    ov = require("openvino", "openvino")
+    model.set_rt_info(json.dumps(dict(metadata)), [METADATA_KEY])
+    ov.save_model(model, str(path), compress_to_fp16=False)
+    return Path(path)
+
+
+def onnx_to_openvino(onnx_path: str | Path, path: str | Path, metadata: Mapping[str, str]) -> Path:
+    """OpenVINO's file of an exported ONNX file, with `metadata`."""
+    ov = require("openvino", "openvino")
+    return save_openvino(ov.Core().read_model(str(onnx_path)), path, metadata)
+
+
+def quantize_openvino(
+    path: str | Path, output: str | Path, calibration: Sequence[torch.Tensor]
+) -> Path:
+    """An int8 copy of OpenVINO file `path` at `output`, calibrated by NNCF on `calibration`
+    clips (each (1, 3, [T,] H, W), preprocessed as for prediction)."""
+    ov = require("openvino", "openvino")
+    nncf = require("nncf", "openvino")
+    from effvid.inference.openvino_runtime import read_openvino_metadata
+
+    model = ov.Core().read_model(str(path))
+    dataset = nncf.Dataset([clip.numpy() for clip in calibration])
+    quantized = nncf.quantize(model, dataset, subset_size=len(calibration))
+    metadata = read_openvino_metadata(path) | {"effvid.precision": "int8"}
+    return save_openvino(quantized, output, metadata)
+
+
+def bf16_copy(path: str | Path, output: str | Path) -> Path:
+    """A copy of OpenVINO file `path` at `output` that runs in bf16."""
+    ov = require("openvino", "openvino")
+    from effvid.inference.openvino_runtime import read_openvino_metadata
+
+    metadata = read_openvino_metadata(path) | {"effvid.precision": "bf16"}
+    return save_openvino(ov.Core().read_model(str(path)), output, metadata)

@@ -1,0 +1,106 @@
+"""int8 and bf16 copies of an exported file: calibrated on real clips, checked against the fp32
+file on labelled videos, kept only within the limits, carrying the same metadata."""
+
+import pytest
+
+from effvid.cli import main
+from effvid.deploy.export import export_registered_model
+from effvid.deploy.onnx_export import OnnxExportError
+from effvid.deploy.precision_check import PrecisionCheck, enforce
+from effvid.inference.exported_files import read_exported_model
+from effvid.inference.runtime import open_clip_model
+from tests.conftest import write_checkpoint
+
+pytest.importorskip("onnxruntime")
+ANY_AGREEMENT = {"min_agreement": 0.0, "max_accuracy_drop": 100.0}
+
+
+@pytest.fixture(scope="module")
+def clip_checkpoint(tmp_path_factory, tiny_videos):
+    classes = (tiny_videos / "classes.txt").read_text().split()
+    return write_checkpoint(tmp_path_factory.mktemp("clip") / "clip.pth", classes, causal=False)
+
+
+def _check(agreement: float, fp32: float | None, accuracy: float | None) -> PrecisionCheck:
+    return PrecisionCheck("m.int8.onnx", "int8", 100, "test", agreement, 0.1, fp32, accuracy)
+
+
+@pytest.mark.parametrize(
+    ("agreement", "fp32", "accuracy", "kept"),
+    [
+        (1.0, 0.9, 0.9, True),
+        (0.99, 0.9, 0.89, True),  # exactly at both limits
+        (0.989, 0.9, 0.9, False),
+        (1.0, 0.9, 0.889, False),  # 1.1 points lost
+        (0.995, None, None, True),  # unlabelled: agreement only
+    ],
+)
+def test_a_copy_is_kept_only_within_the_limits(agreement, fp32, accuracy, kept):
+    check = _check(agreement, fp32, accuracy)
+    if kept:
+        assert enforce(check) is check
+    else:
+        with pytest.raises(OnnxExportError, match="too far from fp32 and was not kept"):
+            enforce(check)
+
+
+def _videos(tiny_videos, split: str, count: int) -> list:
+    return sorted((tiny_videos / "videos" / split).glob("*.mp4"))[:count]
+
+
+@pytest.mark.parametrize(
+    ("format", "precisions"),
+    [
+        ("onnx", ["int8"]),
+        pytest.param(
+            "openvino", ["int8", "bf16"], marks=[pytest.mark.slow, pytest.mark.timeout(600)]
+        ),
+    ],
+)
+def test_copies_are_written_checked_and_carry_the_metadata(
+    format, precisions, clip_checkpoint, tiny_videos, tmp_path
+):
+    pytest.importorskip(format)
+    if "bf16" in precisions:
+        from effvid.inference.openvino_runtime import supports_bf16
+
+        if not supports_bf16():
+            precisions = ["int8"]
+    export = export_registered_model(
+        None, tmp_path / f"model{'.xml' if format == 'openvino' else '.onnx'}",
+        format=format, checkpoint=clip_checkpoint, int8=True, bf16="bf16" in precisions,
+        calibration=_videos(tiny_videos, "train", 8), check_data=tiny_videos / "test.txt",
+        limits=ANY_AGREEMENT,
+    )  # fmt: skip
+    assert [copy.precision for copy in export.copies] == precisions
+    fp32 = read_exported_model(export.path)
+    for copy in export.copies:
+        assert copy.path.exists() and copy.clips == 4 and copy.accuracy is not None
+        assert read_exported_model(copy.path) == fp32  # card, class names, preprocessing
+        model = open_clip_model(onnx=copy.path)
+        assert model.info.class_names == fp32.class_names
+    if format == "openvino" and "bf16" in precisions:
+        assert open_clip_model(onnx=export.copies[1].path).runner.precision == "bf16"
+
+
+def test_a_copy_too_far_from_fp32_is_not_kept(clip_checkpoint, tiny_videos, tmp_path):
+    output = tmp_path / "model.onnx"
+    with pytest.raises(OnnxExportError, match="int8 copy is too far from fp32 and was not kept"):
+        export_registered_model(
+            None, output, checkpoint=clip_checkpoint, int8=True,
+            calibration=_videos(tiny_videos, "train", 4), check_data=tiny_videos / "test.txt",
+            limits={"min_agreement": 1.01},  # more than any copy can reach
+        )  # fmt: skip
+    assert output.exists()  # the fp32 file passed its own check
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+def test_agreement_limits_are_fractions(capsys):
+    assert main(["export", "--model", "x3d_xs", "--min-agreement", "1.5"]) == 2
+    assert "must be a number in (0, 1]" in capsys.readouterr().err
+
+
+def test_bf16_is_refused_where_the_runtime_has_no_bf16_copy(clip_checkpoint, tmp_path, capsys):
+    command = ["export", "--checkpoint", str(clip_checkpoint), "--bf16"]
+    assert main([*command, "--output", str(tmp_path / "model.onnx")]) == 2
+    assert "bf16 copies are for OpenVINO" in capsys.readouterr().err
