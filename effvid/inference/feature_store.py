@@ -29,8 +29,8 @@ from safetensors.torch import save_file
 
 from effvid.files import atomic_write
 from effvid.inference.outputs import (
-    CorruptOutputError,
     check_continuation,
+    corrupt_line,
     foreign_error,
     json_lines,
     legacy_error,
@@ -42,6 +42,7 @@ KIND = "features"
 WAY_OUT = "write to another --output folder, or add --overwrite to replace it"
 BAD_VIDEOS = "bad_videos.tsv"
 LOCK = ".lock"  # `effvid.files.exclusive_lock` of the folder
+LEFTOVERS = ".*.partial-*"  # what `effvid.files.atomic_write` leaves when a kill strikes
 
 
 def _index_files(folder: Path) -> list[Path]:
@@ -54,10 +55,7 @@ def _index_entries(index: Path) -> Iterator[dict]:
         lines = enumerate((line for line in handle if line.endswith("\n")), start=1)
         for number, entry in json_lines(index, lines):
             if not isinstance(entry.get("video"), str) or "shard" not in entry:
-                raise CorruptOutputError(
-                    f"{index}:{number}: not an index entry (no video and shard): remove or "
-                    "repair that line, or write to another output"
-                )
+                raise corrupt_line(index, number, "not an index entry (no video and shard)")
             yield entry
 
 
@@ -91,7 +89,7 @@ def _cut_partial_line(index: Path) -> None:
 
 def _store_files(folder: Path) -> list[Path]:
     """What `effvid features` writes into a store (a lock file aside)."""
-    patterns = [MANIFEST, f"{INDEX}*", "shard-*.safetensors", ".*.tmp", BAD_VIDEOS]
+    patterns = [MANIFEST, f"{INDEX}*", "shard-*.safetensors", LEFTOVERS, BAD_VIDEOS]
     return [path for pattern in patterns for path in folder.glob(pattern)]
 
 
@@ -145,7 +143,7 @@ class FeatureWriter:
     ) -> None:
         self.folder = Path(folder)
         claim_store(self.folder, provenance, overwrite=overwrite)
-        for leftover in self.folder.glob(".*.tmp"):  # a shard a kill cut short
+        for leftover in self.folder.glob(f".{shard_prefix}-*.partial-*"):  # cut short by a kill
             leftover.unlink()
         self.index = self.folder / index_name
         _cut_partial_line(self.index)

@@ -131,6 +131,13 @@ def foreign_error(path: Path, what: str, command: str) -> ForeignOutputError:
     )
 
 
+def corrupt_line(path: Path, number: int, what: str) -> CorruptOutputError:
+    """The error for line `number` of `path`, which is `what` (not what effvid wrote there)."""
+    return CorruptOutputError(
+        f"{path}:{number}: {what}: remove or repair that line, or write to another output"
+    )
+
+
 def json_lines(path: Path, text_lines: Iterator[tuple[int, str]]) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line of `text_lines` ((number, text) pairs of
     `path`); CorruptOutputError naming `path:line` for a line that is not a JSON object."""
@@ -140,13 +147,8 @@ def json_lines(path: Path, text_lines: Iterator[tuple[int, str]]) -> Iterator[tu
         try:
             value = json.loads(line)
         except ValueError as error:
-            raise CorruptOutputError(
-                f"{path}:{number}: not a line effvid wrote ({error}): remove or repair that "
-                "line, or write to another output"
-            ) from None
+            raise corrupt_line(path, number, f"not a line effvid wrote ({error})") from None
         if not isinstance(value, dict):
-            raise CorruptOutputError(
-                f"{path}:{number}: not a line effvid wrote (a JSON {type(value).__name__}, not "
-                "an object): remove or repair that line, or write to another output"
-            )
+            kind = type(value).__name__
+            raise corrupt_line(path, number, f"not a line effvid wrote (a JSON {kind})")
         yield number, value

@@ -35,6 +35,7 @@ from effvid.errors import InputError
 from effvid.inference.outputs import (
     CorruptOutputError,
     check_continuation,
+    corrupt_line,
     foreign_error,
     json_lines,
     legacy_error,
@@ -168,10 +169,7 @@ class _Lines:
         try:
             return line.decode("utf-8")
         except UnicodeDecodeError:
-            raise CorruptOutputError(
-                f"{self.path}:{self.number}: not a line effvid wrote (not UTF-8 text): remove "
-                "or repair that line, or write to another output"
-            ) from None
+            raise corrupt_line(self.path, self.number, "not UTF-8 text") from None
 
     def numbered(self) -> Iterator[tuple[int, str]]:
         for line in self:
@@ -256,10 +254,7 @@ def check_prediction_output(
 
 
 def _corrupt(path: Path, number: int, reason: str) -> CorruptOutputError:
-    return CorruptOutputError(
-        f"{path}:{number}: not a prediction record ({reason}): remove or repair that line, or "
-        "write to another output"
-    )
+    return corrupt_line(path, number, f"not a prediction record ({reason})")
 
 
 @dataclass

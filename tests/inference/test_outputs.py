@@ -4,6 +4,7 @@ difference (or replaced with --overwrite); a file effvid did not write is never 
 second writer is refused at once; a corrupt line is named by file and line; memory does not
 grow with a video's length; numeric options are bounded by the input; Ctrl-C exits 130."""
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -415,3 +416,23 @@ def test_a_second_run_is_refused_while_the_first_writes_and_ctrl_c_leaves_it_res
     code, stderr = _run("predict", *videos, *common, "--output", output, capsys=capsys)
     assert code == 0 and "1 videos done, 2 already in the output" in stderr
     assert read_records(output) == read_records(reference)
+
+
+def test_the_bad_video_report_keeps_any_file_name_and_lists_each_video_once(
+    videos, clip_checkpoint, tmp_path, capsys
+):
+    from effvid.data.bad_videos import read_bad_video_report
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(videos[0], folder / "good.mp4")
+    broken = folder / 'a\ttab, a "quote" and a\nnewline.mp4'
+    broken.write_bytes(b"not a video")
+    output = tmp_path / "labels.csv"
+    arguments = [folder, "--checkpoint", clip_checkpoint, "--output", output, "--clips", "2"]
+    for _ in range(2):  # the rerun does not list the broken video again
+        assert _run("predict", *arguments, capsys=capsys)[0] == 1
+    report = tmp_path / "labels.csv.bad_videos.tsv"
+    assert list(read_bad_video_report(report)) == [str(broken)]
+    with report.open(newline="") as handle:
+        assert len(list(csv.reader(handle, delimiter="\t"))) == 1
