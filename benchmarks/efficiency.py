@@ -1,16 +1,19 @@
-"""Inference latency of every VMF and X3D rung, eager PyTorch, ONNX Runtime (fp32, int8) and
-OpenVINO (fp32, bf16), each model as it is and in its deployable form, in one process,
-candidates interleaved round by round.
+"""Inference latency of every VMF and X3D rung, eager PyTorch, ONNX Runtime (fp32, int8),
+OpenVINO (fp32, bf16, int8) and ExecuTorch with XNNPACK (fp32, int8), each model as it is and
+in its deployable form, in one process, candidates interleaved round by round.
 
     python benchmarks/efficiency.py [--threads 2] [--rounds 12]
-        [--runtimes eager onnxruntime int8 openvino openvino-bf16] [--forms plain deployable]
+        [--runtimes eager onnxruntime int8 openvino openvino-bf16 openvino-int8 executorch
+         executorch-int8] [--forms plain deployable]
 
 Each model at its model card's input, batch 1, one view, fp32 unless int8: eager PyTorch in
 inference mode (BatchNorms folded, as deployed), ONNX Runtime on the exported file (all graph
 optimisations, `--threads` intra-op threads, fixed batch), and its static int8 QDQ copy
 (calibrated on random clips: calibration changes accuracy, not speed; the demo model's accuracy
 is measured by benchmarks/int8_demo.py), OpenVINO on the same file (fp32 asked for explicitly;
-bf16 where the CPU has it). The deployable form (`effvid.deploy.deployable`: 3-D convolutions as
+bf16 where the CPU has it; int8 by NNCF, calibrated on random clips as well), and ExecuTorch on a
+program of the deployable form (only: the plain form does not run there; int8 by XNNPACK's
+quantiser). The deployable form (`effvid.deploy.deployable`: 3-D convolutions as
 2-D ones) is exported and run the same way, labelled "(deployable)". Every round times each
 candidate once, in turn, after warm-up, so that a disturbance of the machine hits all of them
 alike; the table gives medians and minima, GMACs per view, the share of the machine's fp32 peak
@@ -30,8 +33,11 @@ import torch
 import effvid
 from effvid.deploy.benchmark import fingerprint, interleaved_times
 from effvid.deploy.deployable import deployable
+from effvid.deploy.executorch_export import write_executorch
 from effvid.deploy.onnx_export import export_onnx
+from effvid.deploy.openvino_export import onnx_to_openvino, quantize_openvino
 from effvid.deploy.quantize import quantize_int8
+from effvid.inference.executorch_runtime import ExecuTorchRunner
 from effvid.inference.onnx_runtime import OnnxRunner
 from effvid.inference.openvino_runtime import OpenVinoRunner
 from effvid.models.fusion import fold_batchnorm
@@ -42,7 +48,9 @@ ENGINES = {  # runtimes that run the exported file, and their labels
     "int8": "ORT int8",
     "openvino": "OpenVINO fp32",
     "openvino-bf16": "OpenVINO bf16",
+    "openvino-int8": "OpenVINO int8",
 }
+PROGRAMS = {"executorch": "ExecuTorch fp32", "executorch-int8": "ExecuTorch int8"}
 RATIOS = [("vmf_xs", "x3d_xs", 0.8), ("vmf_xxs", "x3d_xs", 0.6), ("vmf_s", "x3d_s", 0.6)]
 
 
@@ -84,9 +92,25 @@ def candidates(
             for runtime in runtimes:
                 if runtime in ENGINES:
                     runner = _runner(runtime, path, card, threads)
-                    call = lambda runner=runner, array=array: runner(array)  # noqa: E731
-                    calls[(name, f"{ENGINES[runtime]}{label}")] = (call, macs)
+                elif runtime in PROGRAMS and form == "deployable":
+                    runner = _program(runtime, network, clip, folder / f"{name}_{runtime}.pte")
+                else:
+                    continue
+                engine = ENGINES.get(runtime) or PROGRAMS[runtime]
+                call = lambda runner=runner, array=array: runner(array)  # noqa: E731
+                calls[(name, f"{engine}{label}")] = (call, macs)
     return calls
+
+
+def _calibration(card) -> list[torch.Tensor]:
+    return [torch.randn(card.input_shape) for _ in range(4)]
+
+
+def _program(runtime: str, network, clip: torch.Tensor, path: Path) -> ExecuTorchRunner:
+    """An ExecuTorch program of a deployable network, fp32 or int8."""
+    shape = tuple(clip.shape)
+    calibration = [torch.randn(shape) for _ in range(4)] if runtime.endswith("int8") else []
+    return ExecuTorchRunner(write_executorch(network, path, (clip,), {}, calibration=calibration))
 
 
 def _runner(runtime: str, path: Path, card, threads: int):
@@ -94,8 +118,11 @@ def _runner(runtime: str, path: Path, card, threads: int):
     if runtime == "onnxruntime":
         return OnnxRunner(path, threads=threads)
     if runtime == "int8":
-        calibration = [torch.randn(card.input_shape) for _ in range(4)]
-        return OnnxRunner(quantize_int8(path, calibration=calibration), threads=threads)
+        return OnnxRunner(quantize_int8(path, calibration=_calibration(card)), threads=threads)
+    if runtime == "openvino-int8":
+        ir = onnx_to_openvino(path, path.with_suffix(".xml"), {})
+        quantized = quantize_openvino(ir, path.with_suffix(".int8.xml"), _calibration(card))
+        return OpenVinoRunner(quantized, threads=threads)
     precision = "bf16" if runtime == "openvino-bf16" else "fp32"
     return OpenVinoRunner(path, threads=threads, precision=precision)
 
@@ -113,7 +140,7 @@ def main() -> None:
         "--runtimes",
         nargs="+",
         default=["eager", "onnxruntime", "int8"],
-        choices=["eager", "onnxruntime", "int8", "openvino", "openvino-bf16"],
+        choices=["eager", *ENGINES, *PROGRAMS],
     )
     parser.add_argument("--forms", nargs="+", default=["plain"], choices=["plain", "deployable"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/efficiency"))

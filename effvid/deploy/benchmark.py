@@ -10,6 +10,7 @@ timings use a monotonic clock; on a GPU, CUDA events.
 import contextlib
 import csv
 import importlib
+import importlib.metadata
 import os
 import platform
 import statistics
@@ -57,10 +58,10 @@ def fingerprint(device: str, threads: int) -> dict[str, str]:
     }
     if device == "cuda":
         info["machine"] = torch.cuda.get_device_name()
-    for package in ("onnxruntime", "openvino"):
+    for package in ("onnxruntime", "openvino", "executorch", "nncf"):
         try:
-            info[package] = importlib.import_module(package).__version__
-        except ImportError:
+            info[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
             info[package] = ""
     return info
 

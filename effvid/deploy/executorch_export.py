@@ -23,13 +23,14 @@ from effvid.inference.executorch_runtime import METADATA_METHOD
 def lower_to_executorch(
     module: nn.Module, example: tuple[torch.Tensor, ...], metadata: Mapping[str, str]
 ) -> bytes:
-    """The ExecuTorch program of `module(*example)` lowered to XNNPACK, with `metadata`."""
+    """The ExecuTorch program of `module(*example)` (in eval mode, or a quantised graph) lowered
+    to XNNPACK, with `metadata`."""
     require("executorch", "executorch")
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
     with torch.no_grad():
-        exported = torch.export.export(module.eval(), example)
+        exported = torch.export.export(module, example)
     edge = to_edge_transform_and_lower(
         exported,
         partitioner=[XnnpackPartitioner()],
@@ -71,6 +72,7 @@ def write_executorch(
 ) -> Path:
     """Write the program of `module` (already in its deployable form) to `path`; int8 when
     `calibration` clips are given. `path` is replaced only by a complete file."""
+    module = module.eval()
     if calibration:
         module = quantize_for_xnnpack(module, example, calibration)
         metadata = {**metadata, "effvid.precision": "int8"}
