@@ -90,11 +90,19 @@ def check_recipe(source: Path, checkpoint: TrainingCheckpoint, config: Mapping) 
             f"{source} was trained with {key}={_shown(old)}, this recipe has "
             f"{key}={_shown(new)}: {_ways_out(source)}"
         )
+    epochs = config["train"]["epochs"]
+    if checkpoint.epoch > epochs:
+        raise RunFolderError(
+            f"{source} has trained {checkpoint.epoch} epochs, more than train.epochs={epochs}: "
+            f"give train.epochs={checkpoint.epoch} or more to continue it, write to another "
+            "output.dir, or discard it and start afresh (effvid train --restart)"
+        )
 
 
-def check_classes(source: Path, checkpoint: TrainingCheckpoint, class_names: Sequence[str]) -> None:
-    """RunFolderError unless the run in `checkpoint` was trained on `class_names`, in order."""
-    recorded = list(checkpoint.metadata.class_names or [])
+def check_classes(source: Path, recorded: Sequence[str], class_names: Sequence[str]) -> None:
+    """RunFolderError unless the run of `source`, trained on the classes `recorded` (none:
+    not recorded), may continue on data with `class_names`: the same, in the same order."""
+    recorded = list(recorded)
     if recorded and recorded != list(class_names):
         pairs = enumerate(zip(recorded, class_names, strict=False))
         shorter = min(len(recorded), len(class_names))

@@ -153,10 +153,11 @@ class Trainer:
         self._restore(resume)
         self._open_logs()
 
-    def _runs_continued(self, resume: bool | str | Path) -> list[tuple[Path, TrainingCheckpoint]]:
+    def _runs_continued(self, resume: bool | str | Path) -> list[tuple[Path, list[str]]]:
         """The checkpoints of the runs this training continues or writes over (the run folder's
         own, the one given to resume from), each checked against the recipe before anything is
-        written; with `resume` False, the folder's run is discarded instead."""
+        written, with the class names each was trained on (checked once the data is read); with
+        `resume` False, the folder's run is discarded instead."""
         if resume is False:
             if self.context.is_main and (removed := discard_run(self.run_dir)):
                 logger.info("started afresh: removed %s", ", ".join(p.name for p in removed))
@@ -167,14 +168,14 @@ class Trainer:
         for source in dict.fromkeys(path for path in sources if path is not None):
             checkpoint = read_training_checkpoint(source, mmap=True)
             check_recipe(source, checkpoint, self.config)
-            runs.append((source, checkpoint))
+            runs.append((source, list(checkpoint.metadata.class_names or [])))
         return runs
 
     def _build_data(self) -> None:
         train_videos = recipe_data.read_split(self.data, "train")
         self.class_names = list(train_videos.classes)
-        for source, checkpoint in self._continued:
-            check_classes(source, checkpoint, self.class_names)
+        for source, recorded in self._continued:
+            check_classes(source, recorded, self.class_names)
         val_videos = recipe_data.read_split(self.data, "val", self.class_names)
         self.views = recipe_data.resolve_views(self.config["eval"], self.card)
         caches = [recipe_data.frame_cache(self.data, v, progress=self.progress)

@@ -5,6 +5,7 @@ explicit; a second training of a folder being trained is refused at once."""
 
 import logging
 import shutil
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -16,7 +17,7 @@ from effvid.train.config import DEFAULTS, load_config
 from effvid.train.recipe_schema import MAY_CHANGE_ON_RESUME
 from effvid.train.run_folder import RunFolderError, first_difference
 from effvid.train.trainer import Trainer
-from effvid.train.training_checkpoint import read_training_checkpoint
+from effvid.train.training_checkpoint import read_training_checkpoint, save_checkpoint
 from tests.conftest import tiny_recipe, write_recipe
 
 
@@ -134,6 +135,16 @@ def test_what_may_change_on_resume_does_and_the_run_continues(tiny_videos, run):
     trainer.fit()
     assert read_training_checkpoint(run / "last.pth").epoch == 2
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"] == 2
+
+
+def test_fewer_epochs_than_the_run_has_trained_is_refused(tiny_videos, run):
+    """config.yaml would otherwise record fewer epochs than the weights beside it had."""
+    checkpoint = read_training_checkpoint(run / "last.pth")
+    state = {**checkpoint.state, "epoch": 3}
+    save_checkpoint(replace(checkpoint, epoch=3, state=state), run / "last.pth")  # a later run
+    with pytest.raises(RunFolderError, match=r"last\.pth has trained 3 epochs, more than "
+                       r"train\.epochs=2: give train\.epochs=3 or more"):  # fmt: skip
+        _trainer(_recipe(tiny_videos, run, train__epochs=2))
 
 
 def test_restart_discards_the_run_and_records_the_new_recipe(tiny_videos, run, tmp_path, capsys):
