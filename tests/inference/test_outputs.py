@@ -229,21 +229,24 @@ def test_a_corrupt_feature_index_line_is_named_by_file_and_line(tmp_path):
         FeatureStore(tmp_path)
 
 
-def test_ctrl_c_exits_130_with_one_line(videos, clip_checkpoint, tmp_path, capsys, monkeypatch):
-    import effvid.inference.collection
+@pytest.mark.parametrize(
+    "command", [["predict", "v.mp4"], ["features", "v.mp4", "--output", "f"], ["stream", "v.mp4"],
+                ["train"]],
+)  # fmt: skip
+def test_ctrl_c_exits_130_with_one_line(command, capsys, monkeypatch):
+    import effvid.cli
 
-    def interrupted(*arguments, **options):
-        raise KeyboardInterrupt
+    def interrupted(arguments):
+        raise KeyboardInterrupt  # as Ctrl-C strikes anywhere in the command
 
-    monkeypatch.setattr(effvid.inference.collection, "predict_collection", interrupted)
-    arguments = [videos[0], "--checkpoint", clip_checkpoint, "--output", tmp_path / "p.jsonl"]
+    monkeypatch.setattr(effvid.cli, f"_{command[0]}", interrupted)
     try:
-        code = main(["predict", *map(str, arguments)])
+        code = main(command)
     except KeyboardInterrupt:
         pytest.fail("Ctrl-C went through effvid's main() as a KeyboardInterrupt")
     assert code == 130
     stderr = capsys.readouterr().err.strip().splitlines()
-    assert len(stderr) == 1 and stderr[0].startswith("effvid: interrupted: predict stopped")
+    assert len(stderr) == 1 and stderr[0].startswith(f"effvid: interrupted: {command[0]} stopped")
 
 
 def _audio_only(path: Path) -> Path:
