@@ -27,7 +27,7 @@ research-test: $(STAMP)
 # Every test but the slow ones, those that start other processes or a browser, and the parity
 # tests against ../shared/reference (`make test` runs them all).
 test-quick: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not subprocess and not reference and not browser"
+	$(BIN)/python -m pytest -m "not slow and not subprocess and not reference and not browser and not edge"
 
 # Mutation testing of the modules whose mistakes give silently wrong results, against their fast
 # tests ([tool.mutmut] in pyproject.toml; scores in docs/testing.md). Mutants go to mutants/.

@@ -16,11 +16,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("EFFVID_SHARED", REPO_ROOT.parent / "shared"))
 
 
-# What runs: `make test` runs every test, marked or not (CI runs it). The marks only let a
-# developer leave some out: `make test-quick` is `pytest -m "not slow and not subprocess and not
-# reference"`. `slow`: over ~20 s on 2 cores; `subprocess`: starts effvid or torchrun as another
-# process, kills or signals it; `reference`: reads ../shared/reference (given below to every test
-# that uses the `reference_dir` fixture, directly or through another fixture).
+# What runs: `make test` runs every test but the `edge` ones, which `make test-edge` runs (CI runs
+# both). The other marks only let a developer leave some out: `make test-quick` leaves out `slow`
+# (over ~20 s on 2 cores), `subprocess` (starts effvid or torchrun as another process, kills or
+# signals it), `reference` (reads ../shared/reference: given below to every test that uses the
+# `reference_dir` fixture, directly or through another fixture) and `browser` (drives Chromium).
 
 
 def pytest_collection_modifyitems(items):

@@ -485,7 +485,7 @@ def predict_collection(
 LAYERS = ("pre_logits", "tokens", "logits")
 
 
-def _feature_function(network: torch.nn.Module, layer: str, device: torch.device) -> ClipFunction:
+def feature_function(network: torch.nn.Module, layer: str, device: torch.device) -> ClipFunction:
     """clips -> {"features": (n, ...)} from `layer`: the pre-logits (the head's input width),
     the global tokens after the last bridge (Mobile-Former family), or the logits."""
     if layer not in LAYERS:
@@ -563,7 +563,7 @@ def extract_features(
     card = get_model_card(network.model_name)
     preprocessing = Preprocessing.resolve(report.preprocessing, card)
     request = request.for_model(card)
-    function = _feature_function(network.eval(), layer, context.device)
+    function = feature_function(network.eval(), layer, context.device)
     timeline = request.window is not None
     info = ModelInfo(card, list(report.class_names or []), preprocessing)
     made_by = provenance(

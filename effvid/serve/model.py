@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from effvid.errors import EffvidError, InputError
-from effvid.inference.collection import LAYERS, ClipFunction, _feature_function
+from effvid.inference.collection import LAYERS, ClipFunction, feature_function
 from effvid.inference.live import LiveRecognizer
 from effvid.inference.predictor import Predictor
 from effvid.inference.runtime import EagerClipModel
@@ -46,7 +46,7 @@ class ServedModel:
         model = self.predictor.model
         if not isinstance(model, EagerClipModel):
             raise InputError("features need the server to run a checkpoint (--checkpoint)")
-        return _feature_function(model.network, layer, model.device)
+        return feature_function(model.network, layer, model.device)
 
 
 def open_served_model(
