@@ -1,6 +1,7 @@
 """Every bad input gets one clear line on stderr and exit status 2, never a traceback: every
 recipe key with a value of the wrong type and one out of range, every argument of every model
-family's constructor (model.args) likewise, the command's numeric options,
+family's constructor (model.args) likewise, every key of an exported file's metadata, the
+command's numeric options,
 unreadable ONNX files and annotations, unknown classes, and a failed export that must not
 replace the good file already there."""
 
@@ -233,6 +234,66 @@ def test_unusable_onnx_files_are_one_line_errors(tmp_path, video, capsys):
     for path, message in expected.items():
         assert main(["predict", str(video), "--onnx", str(path)]) == 2
         assert message in _one_line_error(capsys)
+
+
+# every key of an exported file's effvid metadata, each with values of the wrong type or range
+BAD_METADATA = {
+    "effvid.card": ["{not json", "[]", '{"name": 5}', "null"],
+    "effvid.class_names": ["{not json", '"abc"', "[1, 2, 3]", '{"a": 1}'],
+    "effvid.stream": ["{not json", "[]", '{"chunk": "x"}'],
+}
+BAD_PREPROCESSING = {
+    "num_frames": ["abc", 0, -3, 2.5, True, None, [4]],
+    "sampling_rate": ["abc", 0, 1.5, None],
+    "crop_size": ["abc", 0, -32, 32.0, None],
+    "short_side": ["abc", 0, None],
+    "mean": ["red", [0.5], None, 0.5],
+    "std": ["abc", [0, 0, 0], [-1, 1, 1], None],
+    "sampling": [5, "random", None],
+}
+
+
+@pytest.fixture(scope="module")
+def exported(checkpoint, tmp_path_factory):
+    pytest.importorskip("onnxruntime")
+    path = tmp_path_factory.mktemp("exported") / "model.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--output", str(path)]) == 0
+    return path
+
+
+def _with_metadata(exported, path, key: str, value: str):
+    onnx = pytest.importorskip("onnx")
+    from effvid.inference.onnx_runtime import read_onnx_metadata
+
+    proto = onnx.load(str(exported))
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, read_onnx_metadata(exported) | {key: value})
+    onnx.save(proto, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [(key, value) for key, values in BAD_METADATA.items() for value in values]
+    + [
+        ("effvid.preprocessing", {field: value})
+        for field, values in BAD_PREPROCESSING.items()
+        for value in values
+    ],
+)
+def test_exported_files_with_bad_metadata_are_one_line_errors(
+    exported, tmp_path, video, capsys, key, value
+):
+    """Every key of the metadata an exported file carries, wrong: one line naming the file,
+    for prediction and streaming alike, never a traceback or a crash in a worker."""
+    if key == "effvid.preprocessing":
+        from effvid.inference.onnx_runtime import read_onnx_metadata
+
+        value = json.dumps(json.loads(read_onnx_metadata(exported)[key]) | value)
+    path = _with_metadata(exported, tmp_path / "bad.onnx", key, value)
+    command = "stream" if key == "effvid.stream" else "predict"
+    assert main([command, str(video), "--exported", str(path)]) == 2
+    assert "bad.onnx" in _one_line_error(capsys)
 
 
 def test_deeply_nested_json_annotations_are_one_line_errors(tmp_path, capsys):
