@@ -3,6 +3,7 @@ when more than `max_bad_fraction` of a dataset is unreadable.
 
 The report is a tab-separated file, `path<TAB>reason` per unreadable video, written and read by
 the csv module: a path holding a tab, a newline or a quote is quoted, and reads back as it was.
+Its first line (`REPORT_HEADER`) says that effvid wrote it: effvid replaces no other file.
 DataLoader workers are separate processes: each appends to the same report (one short write per
 record, atomic under O_APPEND) and counts what all of them listed, so the fraction is the
 dataset's, not a worker's.
@@ -24,6 +25,35 @@ class TooManyBadVideos(EffvidError, RuntimeError):
     """More of the dataset is unreadable than the run allows."""
 
 
+REPORT_HEADER = "#effvid bad-video report\tpath\treason\n"
+
+
+class ForeignReportError(EffvidError):
+    """A report would replace a file that effvid did not write as a report."""
+
+
+def start_report(path: str | Path, lines: Sequence[str] = ()) -> Path:
+    """Write a new report at `path`: the header, then `lines` (`report_line`s). A file there that
+    is not an effvid report is left as it is: ForeignReportError."""
+    path = Path(path)
+    if path.exists() and not is_report(path):
+        raise ForeignReportError(
+            f"{path} exists and is not an effvid bad-video report: it is left as it is; give "
+            "another report path"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(REPORT_HEADER + "".join(lines), encoding="utf-8")
+    return path
+
+
+def is_report(path: str | Path) -> bool:
+    """Whether `path` is a report effvid wrote (its first line is the header; an empty file,
+    as an interrupted start leaves, counts too)."""
+    with Path(path).open("rb") as handle:
+        first = handle.readline()
+    return first in (b"", REPORT_HEADER.encode())
+
+
 def report_line(path: str, reason: str) -> str:
     """One report record, `path<TAB>reason` and a newline, quoted where the path needs it; the
     reason is put on one line."""
@@ -38,6 +68,7 @@ def read_bad_video_report(path: str | Path) -> dict[str, str]:
     if not report.exists():
         return {}
     with report.open(newline="", encoding="utf-8") as handle:
+        # the header has three cells: only records have two
         return {row[0]: row[1] for row in csv.reader(handle, delimiter="\t") if len(row) == 2}
 
 
@@ -63,9 +94,7 @@ class BadVideoLog:
         reason = f"not found (listed in {source}, not on disk)"
         self.bad: dict[str, str] = dict.fromkeys(missing, reason)
         if self.report_path is not None:
-            self.report_path.parent.mkdir(parents=True, exist_ok=True)
-            lines = "".join(report_line(name, reason) for name in missing)
-            self.report_path.write_text(lines, encoding="utf-8")
+            start_report(self.report_path, [report_line(name, reason) for name in missing])
         if missing:
             where = f", listed in {self.report_path}" if self.report_path else ""
             logger.warning(

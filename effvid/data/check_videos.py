@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from effvid.data.annotations import load_annotations
-from effvid.data.bad_videos import report_line
+from effvid.data.bad_videos import report_line, start_report
 from effvid.data.decoding import VideoDecodeError
 from effvid.data.progress import progress_bar
 from effvid.data.video_files import find_videos, open_video
@@ -58,6 +58,8 @@ def check_videos(
     """Check `paths` in `workers` processes (default: one per CPU core). `missing` are videos an
     annotation lists but the disk lacks: they go into the report as such."""
     workers = max(1, min(workers or os.cpu_count() or 1, len(paths)))
+    if report_path is not None:
+        start_report(report_path)  # refused at once if the path holds another file
     broken = [VideoCheck(name, error="not found") for name in missing]
     bar = progress_bar(len(paths), "checked", enabled=progress, unit="video")
     with multiprocessing.get_context().Pool(workers) as pool:
@@ -69,8 +71,7 @@ def check_videos(
     bar.close()
     broken.sort(key=lambda check: check.path)
     if report_path is not None:
-        lines = [report_line(check.path, check.error) for check in broken]
-        Path(report_path).write_text("".join(lines), encoding="utf-8")
+        start_report(report_path, [report_line(check.path, check.error) for check in broken])
     return CheckReport(
         len(paths) + len(missing), broken, Path(report_path) if report_path else None
     )

@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 from effvid.data import TooManyBadVideos, read_bad_video_report
-from effvid.data.bad_videos import BadVideoLog
+from effvid.data.bad_videos import REPORT_HEADER, BadVideoLog
 from effvid.data.decoding import VideoDecodeError
 
 
@@ -34,7 +34,7 @@ def test_a_video_both_workers_find_bad_counts_once(tmp_path):
     first.record(VideoDecodeError("a.mp4", "moov atom not found"))
     second.record(VideoDecodeError("a.mp4", "moov atom\nnot found"))  # listed once, on one line
     first.record(VideoDecodeError("a.mp4", "moov atom not found"))
-    assert (tmp_path / "bad.tsv").read_text() == "a.mp4\tmoov atom not found\n"
+    assert (tmp_path / "bad.tsv").read_text() == REPORT_HEADER + "a.mp4\tmoov atom not found\n"
 
 
 def test_missing_videos_count_from_the_start_and_each_bad_video_once(tmp_path):
@@ -62,7 +62,7 @@ def test_the_report_and_the_log_say_what_was_skipped_and_where_it_is_listed(tmp_
             num_videos=40, max_bad_fraction=0.1, report_path=report, missing=["x y.mp4", "z.mp4"]
         )
         log.record(VideoDecodeError("clips, part 1/a b.mp4", "moov atom\tnot found"))
-    assert report.read_text() == (
+    assert report.read_text() == REPORT_HEADER + (
         "x y.mp4\tnot found (listed in the annotation, not on disk)\n"
         "z.mp4\tnot found (listed in the annotation, not on disk)\n"
         "clips, part 1/a b.mp4\tmoov atom not found\n"

@@ -1,5 +1,6 @@
 """`check_dataset`: every video decoded in worker processes, broken ones reported with a reason."""
 
+from effvid.cli import main
 from effvid.data import check_dataset, read_bad_video_report
 from tests.data.videos import write_indexed_video
 
@@ -40,3 +41,19 @@ def test_a_broken_video_whose_name_holds_a_tab_and_a_newline_is_reported_whole(t
     report = tmp_path / "report.tsv"
     check_dataset(videos, workers=1, report_path=report, progress=False)
     assert list(read_bad_video_report(report)) == [str(videos / "a\tb\nc.mp4")]
+
+
+def test_a_report_path_holding_another_file_is_refused_and_left_as_it_is(tmp_path, capsys):
+    """check-videos used to replace whatever --report named, the user's own file included."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "broken.mp4").write_bytes(b"not a video")
+    mine = tmp_path / "notes.tsv"
+    mine.write_text("my own\tnotes\n")
+    assert main(["check-videos", str(videos), "--report", str(mine), "--workers", "1"]) == 2
+    assert "is not an effvid bad-video report" in capsys.readouterr().err
+    assert mine.read_text() == "my own\tnotes\n"
+    report = tmp_path / "report.tsv"
+    for _ in range(2):  # effvid's own report is replaced by the next check
+        assert main(["check-videos", str(videos), "--report", str(report), "--workers", "1"]) == 1
+        assert list(read_bad_video_report(report)) == [str(videos / "broken.mp4")]
