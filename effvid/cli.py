@@ -526,9 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=positive_int, help="intra-op threads (default: torch's)")
     bench.add_argument(
         "--runtime",
-        choices=["eager", "compile", "onnxruntime", "openvino"],
+        choices=["eager", "compile", "onnxruntime", "openvino", "executorch"],
         default="eager",
-        help="what runs it",
+        help="what runs it (executorch: a program of the deployable form, batch fixed)",
     )
     bench.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="precision")
     bench.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")

@@ -116,3 +116,13 @@ def test_a_missing_runtime_names_the_extra_to_install(exported_clip, monkeypatch
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
     with pytest.raises(MissingExtraError, match=r"pip install 'effvid\[openvino\]'"):
         open_clip_model(onnx=exported_clip, runtime="openvino")
+
+
+@pytest.mark.edge
+@pytest.mark.timeout(900)
+def test_bench_runs_an_executorch_program(tmp_path, capsys):
+    pytest.importorskip("executorch.runtime")
+    csv = tmp_path / "bench.csv"
+    command = ["bench", "--model", "x3d_xs", "--runtime", "executorch", "--size", "32"]
+    assert main([*command, "--frames", "4", "--runs", "2", "--warmup", "1", "--csv", str(csv)]) == 0
+    assert "executorch" in capsys.readouterr().out and csv.exists()
