@@ -96,7 +96,9 @@ def test_a_copy_too_far_from_fp32_is_not_kept(clip_checkpoint, tiny_videos, tmp_
 
 
 def test_agreement_limits_are_fractions(capsys):
-    assert main(["export", "--model", "x3d_xs", "--min-agreement", "1.5"]) == 2
+    with pytest.raises(SystemExit) as exit_status:
+        main(["export", "--model", "x3d_xs", "--min-agreement", "1.5"])
+    assert exit_status.value.code == 2
     assert "must be a number in (0, 1]" in capsys.readouterr().err
 
 
