@@ -17,7 +17,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not edge"
 
-# The ExecuTorch exports: each lowering takes about a minute on 2 cores.
+# The ExecuTorch exports (each lowering takes about a minute on 2 cores) and the deployable forms
+# of the larger rungs.
 test-edge: $(STAMP)
 	$(BIN)/python -m pytest -m edge
 

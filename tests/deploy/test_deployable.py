@@ -14,6 +14,18 @@ VMFS = effvid.list_models("vmf_*")
 MODELS = [(name, {}) for name in VMFS + effvid.list_models("x3d_*")] + [
     (name, {"causal": True}) for name in VMFS
 ]
+# the rungs `make test` checks; the others (20-40 s each on 2 cores) in the edge tier
+EVERYDAY = {"vmf_xxs", "vmf_xs", "vmf_s", "x3d_xs", "x3d_s"}
+
+
+def _cases() -> list:
+    return [
+        pytest.param(
+            name, args, id=f"{name}{'-causal' * bool(args)}",
+            marks=[] if name in EVERYDAY and not (args and name == "vmf_s") else [pytest.mark.edge],
+        )
+        for name, args in MODELS
+    ]  # fmt: skip
 
 
 def _with_norm_statistics(model: nn.Module) -> nn.Module:
@@ -32,9 +44,7 @@ def _with_norm_statistics(model: nn.Module) -> nn.Module:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("name", "args"), MODELS, ids=[f"{n}{'-causal' * bool(a)}" for n, a in MODELS]
-)
+@pytest.mark.parametrize(("name", "args"), _cases())
 def test_the_deployable_form_gives_the_models_logits(name, args):
     model = _with_norm_statistics(effvid.create_model(name, num_classes=7, **args))
     clips = small_input(effvid.get_model_card(name), batch=2)

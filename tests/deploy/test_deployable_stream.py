@@ -38,7 +38,14 @@ def _deployable(step):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize(("name", "chunk"), [(name, 1) for name in VMFS] + [("vmf_xxs", 4)])
+@pytest.mark.parametrize(
+    ("name", "chunk"),
+    [
+        pytest.param(name, 1, marks=[] if name in ("vmf_xxs", "vmf_xs") else [pytest.mark.edge])
+        for name in VMFS
+    ]
+    + [("vmf_xxs", 4)],
+)
 def test_the_deployable_step_reproduces_the_eager_stream(name, chunk):
     model = _causal(name)
     step = deployable_stream_step(model, chunk=chunk, frame_size=FRAME_SIZE)
