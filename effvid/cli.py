@@ -104,12 +104,25 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a line is logged, not to the one it was made with
+    (a caller may redirect or capture stderr, and close it, between two commands)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _show_progress_logs(is_main: bool = True) -> None:
     """Log lines of effvid on stderr: INFO from the main process, warnings from the others."""
     logger = logging.getLogger("effvid")
     logger.setLevel(logging.INFO if is_main else logging.WARNING)
     if not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = _CurrentStderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
 

@@ -62,3 +62,23 @@ assert not heavy, sorted(heavy)
 @pytest.mark.subprocess
 def test_version_and_help_import_neither_torch_nor_pyav(option):
     subprocess.run([sys.executable, "-c", NO_HEAVY_IMPORTS, option], check=True)
+
+
+def test_progress_logs_go_to_the_stderr_of_the_moment(monkeypatch):
+    """A command's log lines went to the stderr of the first command of the process: once that
+    one was closed (a caller capturing each command's output), every line was a logging error."""
+    import io
+    import logging
+
+    from effvid.cli import _show_progress_logs
+
+    logger = logging.getLogger("effvid")
+    monkeypatch.setattr(logger, "handlers", [])
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    _show_progress_logs()
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logger.info("epoch 1 done")
+    assert second.getvalue() == "epoch 1 done\n"
