@@ -18,7 +18,13 @@ from effvid.inference.exported_files import ExportedStep
 pytest.importorskip("onnxruntime")
 
 
-@pytest.mark.parametrize("name", effvid.list_models("vmf_*"))
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=[] if name in ("vmf_xxs", "vmf_xs") else [pytest.mark.edge])
+        for name in effvid.list_models("vmf_*")
+    ],
+)  # the larger rungs (10-35 s each on 2 cores) in the edge tier
 @pytest.mark.slow
 def test_exported_streaming_step_equals_eager(tmp_path, name):
     model = effvid.create_model(name, num_classes=4, causal=True).eval()
