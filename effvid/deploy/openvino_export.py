@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from effvid.extras import require
-from effvid.inference.openvino_runtime import METADATA_KEY
+from effvid.inference.openvino_runtime import METADATA_KEY, model_metadata
 
 
 def save_openvino(model, path: str | Path, metadata: Mapping[str, str]) -> Path:
@@ -40,19 +40,15 @@ def quantize_openvino(
     clips (each (1, 3, [T,] H, W), preprocessed as for prediction)."""
     ov = require("openvino", "openvino")
     nncf = require("nncf", "openvino")
-    from effvid.inference.openvino_runtime import read_openvino_metadata
-
     model = ov.Core().read_model(str(path))
+    metadata = model_metadata(model, path) | {"effvid.precision": "int8"}
     dataset = nncf.Dataset([clip.numpy() for clip in calibration])
     quantized = nncf.quantize(model, dataset, subset_size=len(calibration))
-    metadata = read_openvino_metadata(path) | {"effvid.precision": "int8"}
     return save_openvino(quantized, output, metadata)
 
 
 def bf16_copy(path: str | Path, output: str | Path) -> Path:
     """A copy of OpenVINO file `path` at `output` that runs in bf16."""
     ov = require("openvino", "openvino")
-    from effvid.inference.openvino_runtime import read_openvino_metadata
-
-    metadata = read_openvino_metadata(path) | {"effvid.precision": "bf16"}
-    return save_openvino(ov.Core().read_model(str(path)), output, metadata)
+    model = ov.Core().read_model(str(path))
+    return save_openvino(model, output, model_metadata(model, path) | {"effvid.precision": "bf16"})

@@ -40,15 +40,19 @@ def _read_model(path: str | Path):
 
 def read_openvino_metadata(path: str | Path) -> dict[str, str]:
     """The `effvid.*` metadata of an OpenVINO file as a dict of strings (empty if none)."""
-    model = _read_model(path)
+    return model_metadata(_read_model(path), path)
+
+
+def model_metadata(model, source: str | Path) -> dict[str, str]:
+    """The `effvid.*` metadata of a read OpenVINO model (`openvino.Model`) from `source`."""
     if not model.has_rt_info([METADATA_KEY]):
         return {}
     try:
         metadata = json.loads(model.get_rt_info([METADATA_KEY]).astype(str))
     except ValueError:
-        raise ModelFileError(f"{path} carries malformed effvid metadata (not JSON)") from None
+        raise ModelFileError(f"{source} carries malformed effvid metadata (not JSON)") from None
     if not isinstance(metadata, dict):
-        raise ModelFileError(f"{path} carries malformed effvid metadata (not an object)")
+        raise ModelFileError(f"{source} carries malformed effvid metadata (not an object)")
     return {str(key): str(value) for key, value in metadata.items()}
 
 
@@ -66,8 +70,9 @@ class OpenVinoRunner:
     def __init__(
         self, path: str | Path, *, threads: int | None = None, precision: str | None = None
     ) -> None:
+        model = _read_model(path)
         if precision is None:
-            stored = read_openvino_metadata(path) if Path(path).suffix == ".xml" else {}
+            stored = model_metadata(model, path) if Path(path).suffix == ".xml" else {}
             precision = stored.get("effvid.precision", "fp32")
             precision = precision if precision in PRECISIONS else "fp32"  # int8: in the graph
         if precision not in PRECISIONS:
@@ -82,9 +87,7 @@ class OpenVinoRunner:
             config["INFERENCE_NUM_THREADS"] = threads
         ov = require("openvino", "openvino")
         try:
-            self.compiled = ov.Core().compile_model(_read_model(path), "CPU", config)
-        except ModelFileError:
-            raise
+            self.compiled = ov.Core().compile_model(model, "CPU", config)
         except Exception as error:  # OpenVINO's own error types
             raise ModelFileError(f"OpenVINO cannot load {path}: {_first_line(error)}") from None
         self.precision = precision
