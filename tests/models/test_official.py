@@ -1,0 +1,141 @@
+"""The metadata of official checkpoints: the class-name files shipped with effvid, and what
+`official_metadata` gives each family (the names and the official test preprocessing)."""
+
+import fnmatch
+from pathlib import Path
+
+import pytest
+import tomllib
+
+import effvid
+from effvid.data.annotations.list_file import read_classes_file
+from effvid.data.preprocessing import Preprocessing
+from effvid.errors import InputError
+from effvid.models.official import (
+    CLASS_NAMES_DIR,
+    DATASETS,
+    RELEASES,
+    dataset_class_names,
+    official_card_notes,
+    official_metadata,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# (index, name) pairs read off the sources (see effvid/models/class_names/README.md)
+KINETICS400_NAMES = [
+    (0, "abseiling"),
+    (1, "air drumming"),
+    (5, "archery"),
+    (161, "hurling (sport)"),
+    (259, "punching person (boxing)"),
+    (398, "yoga"),
+    (399, "zumba"),
+]
+IMAGENET1K_NAMES = [
+    (0, "tench"),
+    (1, "goldfish"),
+    (134, "crane bird"),  # n02012849; its first lemma 'crane' also names class 517
+    (207, "golden retriever"),
+    (517, "crane"),  # n03126707
+    (638, "maillot"),  # n03710637
+    (639, "maillot tank suit"),  # n03710721; its first lemma 'maillot' also names class 638
+    (999, "toilet tissue"),
+]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "count", "spots"),
+    [("kinetics400", 400, KINETICS400_NAMES), ("imagenet1k", 1000, IMAGENET1K_NAMES)],
+)
+def test_class_names_are_the_standard_lists_in_label_order(dataset, count, spots):
+    names = dataset_class_names(dataset)
+    assert len(names) == count
+    assert len(set(names)) == count
+    assert all(name and name == name.strip() for name in names)
+    assert [(index, names[index]) for index, _ in spots] == spots
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_class_name_files_are_valid_classes_files(dataset):
+    path = CLASS_NAMES_DIR / f"{dataset}.txt"
+    assert read_classes_file(path) == dataset_class_names(dataset)
+
+
+def test_a_wheel_carries_every_class_name_file():
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]
+    patterns = package_data["effvid.models.class_names"]
+    files = [path.name for path in CLASS_NAMES_DIR.glob("*.txt")]
+    assert sorted(files) == sorted(f"{dataset}.txt" for dataset in DATASETS)
+    assert all(any(fnmatch.fnmatch(name, p) for p in patterns) for name in files)
+
+
+def test_unknown_dataset_is_refused():
+    with pytest.raises(InputError, match="kinetics400, imagenet1k"):
+        dataset_class_names("kinetics700")
+
+
+@pytest.mark.parametrize("name", effvid.list_models("dualformer_*"))
+def test_dualformer_kinetics400_checkpoints_get_kinetics_names_and_the_official_test_input(name):
+    metadata = official_metadata(name, 400)
+    assert metadata.model_name == name and metadata.model_args == {}
+    assert metadata.class_names == dataset_class_names("kinetics400")
+    preprocessing = Preprocessing.from_dict(metadata.preprocessing)
+    assert preprocessing.as_dict() == metadata.preprocessing
+    assert (preprocessing.num_frames, preprocessing.sampling_rate) == (32, 2)
+    assert (preprocessing.short_side, preprocessing.crop_size) == (224, 224)
+    assert preprocessing.sampling == "dense"
+    # the official Normalize: mean [123.675, 116.28, 103.53], std [58.395, 57.12, 57.375] (0-255)
+    assert [255 * m for m in preprocessing.mean] == pytest.approx([123.675, 116.28, 103.53])
+    assert [255 * s for s in preprocessing.std] == pytest.approx([58.395, 57.12, 57.375])
+
+
+@pytest.mark.parametrize("name", effvid.list_models("mobileformer_*"))
+def test_image_mobile_former_checkpoints_get_imagenet_names_and_the_authors_eval_input(name):
+    metadata = official_metadata(name, 1000)
+    assert metadata.model_name == name
+    assert metadata.class_names == dataset_class_names("imagenet1k")
+    preprocessing = Preprocessing.from_dict(metadata.preprocessing)
+    assert (preprocessing.num_frames, preprocessing.crop_size) == (1, 224)
+    assert preprocessing.short_side == 256  # resize 256, centre crop 224 (crop_pct 0.875)
+    assert preprocessing.mean == (0.485, 0.456, 0.406)
+    assert preprocessing.std == (0.229, 0.224, 0.225)
+
+
+@pytest.mark.parametrize(
+    ("name", "num_classes"),
+    [
+        ("dualformer_t", 600),  # Kinetics-600: no class names shipped
+        ("dualformer_s", 1000),
+        ("mobileformer_52m", 400),
+        ("vmf_xs", 400),  # effvid's own models have no official checkpoint
+        ("x3d_s", 400),
+        ("no_such_model", 400),
+    ],
+)
+def test_other_checkpoints_have_no_official_metadata(name, num_classes):
+    assert official_metadata(name, num_classes) is None
+    assert official_card_notes(name, num_classes) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "num_classes", "words"),
+    [
+        ("dualformer_b", 400, ("sail-sg/dualformer", "kinetics400.txt", "test_dualformer.py")),
+        (
+            "mobileformer_26m",
+            1000,
+            ("AAboys/MobileFormer", "imagenet1k.txt", "test_mobile_former_parity.py"),
+        ),
+    ],
+)
+def test_card_notes_name_the_source_the_classes_and_the_parity_test(name, num_classes, words):
+    notes = official_card_notes(name, num_classes)
+    assert all(word in notes for word in words)
+
+
+@pytest.mark.parametrize("release", RELEASES, ids=lambda release: release.family)
+def test_the_parity_test_a_card_names_exists(release):
+    assert (ROOT / release.parity_test).is_file()
