@@ -8,7 +8,6 @@ deployable Video Mobile-Former keeps its feature maps, every tensor at most 4-D)
 """
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from effvid.errors import EffvidError
@@ -32,6 +31,14 @@ def frames_to_clip(x: torch.Tensor, batch: int) -> torch.Tensor:
     frames = images // batch
     flat = x.reshape(batch, frames, channels, height * width).permute(0, 2, 1, 3)
     return flat.reshape(batch, channels, frames, height, width)
+
+
+def zero_frames(flat: torch.Tensor, count: int) -> torch.Tensor:
+    """`count` zero frames for `flat` (B, T, C*H*W): (B, count, C*H*W).
+
+    Temporal zero padding is a concatenation of these rather than a pad operator: XNNPACK cannot
+    initialise an int8 constant pad of this layout, and concatenation runs in every runtime."""
+    return flat.new_zeros(flat.shape[0], count, flat.shape[2])
 
 
 class FrameConv(nn.Module):
@@ -88,7 +95,7 @@ class FrameConv(nn.Module):
     def pad_time(self, flat: torch.Tensor, frame_shape: tuple[int, int, int]) -> torch.Tensor:
         """(B, T, C*H*W) -> (B, T + 2 pt, C*H*W): zero frames on both sides."""
         pad = self.temporal_padding
-        return F.pad(flat, (0, 0, pad, pad)) if pad else flat
+        return torch.cat([zero_frames(flat, pad), flat, zero_frames(flat, pad)], 1) if pad else flat
 
 
 class CausalFrameConv(StreamingLayer, FrameConv):
@@ -105,9 +112,8 @@ class CausalFrameConv(StreamingLayer, FrameConv):
         batch, history = flat.shape[0], self.history
         past = self.past()
         if past is None:  # the start of a stream: zero history
-            flat = F.pad(flat, (0, 0, history, 0))
-        else:
-            flat = torch.cat([past.reshape(batch, history, -1), flat], dim=1)
+            past = zero_frames(flat, history)
+        flat = torch.cat([past.reshape(batch, history, -1), flat], dim=1)
         self.keep(flat[:, flat.shape[1] - history :].reshape(batch * history, *frame_shape))
         return flat
 
