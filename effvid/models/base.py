@@ -17,12 +17,18 @@
 - `no_weight_decay()` names parameters a recipe may exempt from weight decay.
 - `checkpoint_adapter` declares how the family reads weights saved in other layouts
   (`effvid.load_checkpoint` applies it).
+- `model_name` and `model_args` say how `create_model` built it; `class_names` (labels in the
+  order of the logits) and `preprocessing` (the input it was trained on) are those of the
+  weights it was loaded with (`load_model`, `create_model(folder, pretrained=True)`), None for
+  fresh weights. `save_pretrained(directory)` writes it all as a model folder.
 """
 
 import inspect
+import os
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Literal, NamedTuple
 
 import torch
@@ -86,6 +92,10 @@ class ClassifierModel(nn.Module):
     num_classes: int
     num_features: int
     head_hidden_size: int
+    model_name: str
+    model_args: dict
+    class_names: list[str] | None = None
+    preprocessing: dict | None = None
 
     def forward_features(self, x: torch.Tensor) -> Features:
         raise NotImplementedError
@@ -100,10 +110,40 @@ class ClassifierModel(nn.Module):
         return self.get_submodule(self.classifier_path)
 
     def reset_classifier(self, num_classes: int) -> None:
-        """A fresh final layer for `num_classes` classes (Identity for 0: pre-logits out)."""
+        """A fresh final layer for `num_classes` classes (Identity for 0: pre-logits out); the
+        class names of other classes are dropped."""
+        if num_classes != getattr(self, "num_classes", None):
+            self.class_names = None
         self.num_classes = num_classes
         self.set_submodule(
             self.classifier_path, linear_classifier(self.head_hidden_size, num_classes)
+        )
+
+    def save_pretrained(
+        self,
+        directory: str | os.PathLike,
+        *,
+        class_names: Sequence[str] | None = None,
+        preprocessing: Mapping | None = None,
+        card: str | None = None,
+        overwrite: bool = False,
+    ) -> Path:
+        """Write this model as a model folder (`model.safetensors`, `config.json`, `README.md`)
+        that `effvid.create_model(directory, pretrained=True)` and every `--checkpoint` read.
+
+        `class_names` (default: the model's) in label order; `preprocessing`: the input it was
+        trained on, as `Preprocessing.as_dict()` (default: the model's, else its card's at
+        prediction time); `card`: the model card's markdown body (default: a short one); an
+        existing model folder is replaced only with `overwrite`. Returns the folder."""
+        from effvid.models.pretrained import save_model_folder
+
+        return save_model_folder(
+            self,
+            directory,
+            class_names=class_names,
+            preprocessing=preprocessing,
+            card=card,
+            overwrite=overwrite,
         )
 
     def no_weight_decay(self) -> set[str]:

@@ -12,6 +12,7 @@ with their declared types: `argument_schema(name)` turns them into a pydantic mo
 import difflib
 import fnmatch
 import inspect
+import os
 import re
 import types
 import typing
@@ -140,19 +141,49 @@ def get_model_card(name: str) -> ModelCard:
     return _entry(name).card
 
 
-def create_model(name: str, *, num_classes: int | None = None, **overrides) -> ClassifierModel:
-    """Build a registered model with fresh weights.
+def create_model(
+    name: str | os.PathLike,
+    *,
+    pretrained: bool = False,
+    num_classes: int | None = None,
+    **overrides,
+) -> ClassifierModel:
+    """Build a registered model with fresh weights, or the model a model folder holds.
 
-    `num_classes` replaces the card's class count; any other keyword overrides one constructor
-    argument of the model class (e.g. `drop_path_rate=0.1`). The card's params and FLOPs hold for
-    the defaults only. The model gets a `model_name` attribute.
+    `name`: a registered model's name; or a model folder (`save_pretrained`, `effvid
+    save-pretrained`) or `hf-hub:org/name[@revision]`: then the model the folder names, with its
+    constructor arguments and classes (`model.class_names`, `model.preprocessing`) and, with
+    `pretrained`, its trained weights in eval mode (see `effvid.models.pretrained`). effvid ships
+    no trained weights, so `pretrained` with a registered name is refused.
+
+    `num_classes` replaces the card's (or the folder's: a fresh classifier) class count; any
+    other keyword overrides one constructor argument of the model class (e.g.
+    `drop_path_rate=0.1`). The card's params and FLOPs hold for the defaults only. The model
+    gets `model_name` and `model_args` (the overrides) attributes.
     """
+    if not (isinstance(name, str) and name in _REGISTRY):
+        from effvid.models.pretrained import create_from_folder, is_folder_reference
+
+        if is_folder_reference(name):
+            return create_from_folder(
+                name, pretrained=pretrained, num_classes=num_classes, **overrides
+            )
     entry = _entry(name)
-    if num_classes is not None:
-        overrides["num_classes"] = num_classes
-    model = entry.builder(**overrides)
+    if pretrained:
+        raise NoPretrainedWeightsError(
+            f"effvid ships no trained weights for {name!r}: train it (effvid train), make a model "
+            f"folder of the run (effvid save-pretrained RUN_FOLDER OUT) and give that folder, or "
+            f"a 'hf-hub:org/name' one, to create_model(..., pretrained=True)"
+        )
+    classes = {} if num_classes is None else {"num_classes": num_classes}
+    model = entry.builder(**overrides, **classes)
     model.model_name = name
+    model.model_args = dict(overrides)
     return model
+
+
+class NoPretrainedWeightsError(EffvidError, ValueError):
+    """`pretrained=True` asked of a registered name: effvid ships no weights."""
 
 
 class ModelArgumentError(EffvidError, TypeError):

@@ -167,15 +167,29 @@ class CheckpointMetadata:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The weights in a checkpoint (prefixes stripped) and its metadata."""
+    """The weights in a checkpoint (prefixes stripped) and its metadata.
+
+    `num_classes` is set for a model folder (`effvid.models.pretrained`): a folder is a whole
+    model, so `load_checkpoint` loads it only into the model it names, with its class count."""
 
     state: dict[str, torch.Tensor]
     metadata: CheckpointMetadata = field(default_factory=CheckpointMetadata)
     source: str = "a state dict"  # the file it was read from, for messages
+    num_classes: int | None = None
 
 
 def read_checkpoint(source: str | Path | Mapping) -> Checkpoint:
-    """The flat name -> tensor dict inside a checkpoint file or container, and its metadata."""
+    """The flat name -> tensor dict inside a checkpoint file or container, and its metadata.
+
+    `source` may also be a model folder or a `hf-hub:org/name[@revision]` name (see
+    `effvid.models.pretrained`)."""
+    if isinstance(source, str | Path):
+        # Folders build on this module's file reading; imported here to keep the layout one way.
+        from effvid.models.pretrained import local_path, read_model_folder
+
+        path = local_path(source)
+        if path.is_dir():
+            return read_model_folder(path, name=str(source))
     is_file = isinstance(source, str | Path)
     where = str(source) if is_file else "a state dict"
     content = _read_file(Path(source)) if is_file else source
@@ -300,6 +314,8 @@ def load_checkpoint(
     """
     checkpoint = source if isinstance(source, Checkpoint) else read_checkpoint(source)
     description = checkpoint.source
+    if checkpoint.num_classes is not None:
+        _check_whole_model(model, checkpoint)
     state = checkpoint.state
     adapter = _adapter(model)
     state, notes = adapter.apply(model, state)
@@ -345,8 +361,36 @@ def load_checkpoint(
     return report
 
 
+def _check_whole_model(model: nn.Module, checkpoint: Checkpoint) -> None:
+    """CheckpointError unless `model` is the model a model folder holds: the same registered
+    model, with the folder's class count (which its weights must have too)."""
+    held = checkpoint.metadata.model_name
+    name = getattr(model, "model_name", None)
+    if name is not None and name != held:
+        raise CheckpointError(
+            f"{checkpoint.source} holds a {held} model, not {name}: leave out the model name "
+            "(--model), a model folder names its model"
+        )
+    prefix = _classifier_prefix(model)
+    weight = _adapter(model).apply(model, checkpoint.state)[0].get(f"{prefix}.weight")
+    if weight is not None and weight.ndim == 2 and weight.shape[0] != checkpoint.num_classes:
+        raise CheckpointError(
+            f"{checkpoint.source}: config.json says {checkpoint.num_classes} classes and its "
+            f"weights have {weight.shape[0]}: the folder was altered; write it again"
+        )
+    classes = getattr(model, "num_classes", None)
+    if classes is not None and classes != checkpoint.num_classes:
+        raise CheckpointError(
+            f"{checkpoint.source} holds a model of {checkpoint.num_classes} classes, not "
+            f"{classes}: for a new classifier use effvid.create_model(folder, pretrained=True, "
+            "num_classes=N)"
+        )
+
+
 def _checkpoint_classes(model: nn.Module, checkpoint: Checkpoint) -> int | None:
     """How many classes the checkpoint's classifier has (from its class names or its weights)."""
+    if checkpoint.num_classes is not None:
+        return checkpoint.num_classes
     if checkpoint.metadata.class_names:
         return len(checkpoint.metadata.class_names)
     prefix = _classifier_prefix(model)
@@ -356,25 +400,25 @@ def _checkpoint_classes(model: nn.Module, checkpoint: Checkpoint) -> int | None:
 
 
 def load_model(
-    name: str | None, source: str | Path | Mapping, **overrides
+    name: str | None, source: str | Path | Mapping | Checkpoint, **overrides
 ) -> tuple[ClassifierModel, LoadReport]:
     """Build the registered model `name` with as many classes as the checkpoint's classifier and
     load the checkpoint strictly into it. `name` None: the model an effvid checkpoint names. A
     checkpoint of an effvid run of `name` also gives the constructor arguments it was trained
-    with (`model.args`); `overrides` take precedence. Returns the model (in eval mode, with its
-    `model_name`) and the report, whose `class_names` and `preprocessing` are the checkpoint's,
-    if it has them."""
+    with (`model.args`); `overrides` take precedence. `source` may be a model folder or a
+    `hf-hub:` name (`effvid.models.pretrained`). Returns the model (in eval mode, with its
+    `model_name`, and the checkpoint's `class_names` and `preprocessing`, None where it has
+    none) and the report, which has them too."""
     from effvid.models.registry import create_model
 
-    checkpoint = read_checkpoint(source)
+    checkpoint = source if isinstance(source, Checkpoint) else read_checkpoint(source)
     metadata = checkpoint.metadata
     if name is None:
         name = metadata.model_name
         if name is None:
-            where = source if isinstance(source, str | Path) else "the state dict"
             raise CheckpointError(
-                f"{where} does not name its model (only effvid training checkpoints do): give "
-                "the registered model name (--model)"
+                f"{checkpoint.source} does not name its model (only effvid training checkpoints "
+                "and model folders do): give the registered model name (--model)"
             )
     trained_args = metadata.model_args if metadata.model_name == name else {}
     model = create_model(name, **{**trained_args, **overrides})
@@ -384,4 +428,5 @@ def load_model(
     report = load_checkpoint(model, checkpoint)
     report.class_names = metadata.class_names
     report.preprocessing = metadata.preprocessing
+    model.class_names, model.preprocessing = metadata.class_names, metadata.preprocessing
     return model.eval(), report
