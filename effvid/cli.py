@@ -166,6 +166,27 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _save_pretrained(args: argparse.Namespace) -> int:
+    from effvid.train.model_folder import write_model_folder
+
+    folder = write_model_folder(
+        args.source, args.output, model=args.model, overwrite=args.overwrite
+    )
+    print(f"wrote model folder {folder}")
+    return 0
+
+
+def _push_to_hub(args: argparse.Namespace) -> int:
+    from effvid.train.model_folder import push_to_hub
+
+    url = push_to_hub(
+        args.source, args.repo_id, model=args.model, private=args.private,
+        revision=args.revision, commit_message=args.commit_message,
+    )  # fmt: skip
+    print(f"pushed to {url}; use it as --checkpoint hf-hub:{args.repo_id}")
+    return 0
+
+
 def _request(args: argparse.Namespace):
     from effvid.inference.collection import ClipRequest
 
@@ -420,7 +441,9 @@ def _collection_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--root", type=Path, help="folder the annotation files' videos are in")
     parser.add_argument("--model", help="registered model name (default: the checkpoint's)")
-    parser.add_argument("--checkpoint", type=Path, help="trained weights")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="trained weights: a file, a model folder or hf-hub:org/name"
+    )
     parser.add_argument(
         "--clips",
         type=positive_int,
@@ -577,7 +600,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--config", type=Path, help="the recipe (default: the one the checkpoint was trained with)"
     )
-    evaluate.add_argument("--checkpoint", type=Path, required=True, help="trained weights")
+    evaluate.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="trained weights (file, model folder, hf-hub:)",
+    )
     evaluate.add_argument("overrides", nargs="*", help="section.key=value, e.g. eval.clips=4")
     evaluate.add_argument("--split", default="val", choices=["val", "test"], help="which split")
     evaluate.add_argument("--output", type=Path, help="results folder (default: output.dir)")
@@ -589,6 +617,35 @@ def build_parser() -> argparse.ArgumentParser:
         "frame repeated",
     )
     evaluate.set_defaults(run=_eval)
+
+    save = commands.add_parser(
+        "save-pretrained",
+        help="a run folder or checkpoint as a model folder (weights, config, model card)",
+    )
+    save.add_argument("source", type=Path, help="a run folder (its best.pth) or a checkpoint")
+    save.add_argument("output", type=Path, help="the model folder to write")
+    save.add_argument(
+        "--model", help="registered model of a checkpoint that does not name it (official ones)"
+    )
+    save.add_argument(
+        "--overwrite", action="store_true", help="replace an effvid model folder at OUTPUT"
+    )
+    save.set_defaults(run=_save_pretrained)
+
+    push = commands.add_parser(
+        "push-to-hub", help="upload a model folder (or a run, a checkpoint) to the Hugging Face Hub"
+    )
+    push.add_argument("source", type=Path, help="a model folder, a run folder or a checkpoint")
+    push.add_argument("repo_id", help="the Hub repository, org/name (created if absent)")
+    push.add_argument(
+        "--model", help="registered model of a checkpoint that does not name it (official ones)"
+    )
+    push.add_argument("--private", action="store_true", help="create the repository private")
+    push.add_argument(
+        "--revision", "--branch", dest="revision", help="branch to commit to (default: main)"
+    )
+    push.add_argument("--commit-message", help="the commit's message")
+    push.set_defaults(run=_push_to_hub)
 
     predict = commands.add_parser("predict", help="label videos, a few or a whole collection")
     _collection_arguments(predict)

@@ -6,7 +6,8 @@ line, a feature store's `store.json`, an annotated video's metadata):
 
     effvid            what the output is: "predictions", "features" or "stream"
     model, model_args, class_names, preprocessing      the model, its labels in order, its input
-    weights, weights_sha256, runtime                   the file that ran (checkpoint or export)
+    weights, weights_sha256, runtime                   the file that ran (checkpoint or export;
+                                                       a model folder's model.safetensors)
     clips, window, stride, top_k, layer, per_clip...   the options that shape the records
     effvid_version
 
@@ -56,6 +57,8 @@ def model_provenance(weights: str | Path, info: ModelInfo, runtime: str) -> dict
     """The fields of a provenance that say which model ran: its name and constructor arguments
     (those a training checkpoint records; an exported file's are in its graph), class names in
     label order, preprocessing, the weights' file and SHA-256, and the runtime."""
+    from effvid.models.pretrained import weights_file
+
     exported = runtime != "eager"
     return {
         "model": info.card.name,
@@ -63,7 +66,7 @@ def model_provenance(weights: str | Path, info: ModelInfo, runtime: str) -> dict
         "class_names": list(info.class_names),
         "preprocessing": info.preprocessing.as_dict(),
         "weights": str(weights),
-        "weights_sha256": file_sha256(weights),
+        "weights_sha256": file_sha256(weights_file(weights)),
         "runtime": runtime,
     }
 

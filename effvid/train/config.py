@@ -253,10 +253,16 @@ def _check_model(model: Mapping) -> None:
 
 
 def recipe_of_checkpoint(path: str | Path) -> dict:
-    """The resolved recipe an effvid training checkpoint was trained with."""
+    """The resolved recipe an effvid training checkpoint, or a model folder made from a run
+    (its config.json's "recipe"; a `hf-hub:` name too), was trained with."""
+    from effvid.models.pretrained import local_path, read_folder_config
     from effvid.train.training_checkpoint import read_training_checkpoint
 
-    recipe = read_training_checkpoint(path).config
+    local = local_path(path)
+    if local.is_dir():
+        recipe = read_folder_config(local).recipe
+    else:
+        recipe = read_training_checkpoint(local).config
     if not recipe:
         raise ConfigError(f"{path} holds no recipe: give the one it was trained with (--config)")
     return recipe
