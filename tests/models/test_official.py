@@ -2,10 +2,14 @@
 `official_metadata` gives each family (the names and the official test preprocessing)."""
 
 import fnmatch
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import tomllib
+import torch
 
 import effvid
 from effvid.data.annotations.list_file import read_classes_file
@@ -19,6 +23,7 @@ from effvid.models.official import (
     official_card_notes,
     official_metadata,
 )
+from tests.data.videos import write_indexed_video
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -139,3 +144,36 @@ def test_card_notes_name_the_source_the_classes_and_the_parity_test(name, num_cl
 @pytest.mark.parametrize("release", RELEASES, ids=lambda release: release.family)
 def test_the_parity_test_a_card_names_exists(release):
     assert (ROOT / release.parity_test).is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_an_official_dualformer_checkpoint_becomes_a_folder_that_predicts_kinetics_labels(
+    tmp_path,
+):
+    """`effvid save-pretrained` on a checkpoint as mmaction saves it (weights under
+    'state_dict', no class names), then `effvid predict` with the folder, as a user runs them."""
+    torch.manual_seed(0)
+    state = effvid.create_model("dualformer_t").state_dict()
+    index, name = KINETICS400_NAMES[3]  # a class in the middle: an off-by-one shows
+    state["cls_head.fc_cls.bias"][index] = 50.0  # the top class of any clip
+    official = tmp_path / "dualformer_tiny_k400.pth"
+    torch.save({"meta": {"epoch": 30, "mmcv_version": "1.3.8"}, "state_dict": state}, official)
+    folder, video = tmp_path / "dualformer_t_k400", write_indexed_video(tmp_path / "v.mp4", 72)
+
+    def effvid_command(*args: object) -> str:
+        command = [sys.executable, "-m", "effvid.cli", *map(str, args)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    effvid_command("save-pretrained", official, folder, "--model", "dualformer_t")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["class_names"] == dataset_class_names("kinetics400")
+    assert config["preprocessing"] == official_metadata("dualformer_t", 400).preprocessing
+    records = json.loads(
+        effvid_command("predict", video, "--checkpoint", folder, "--clips", "1", "--json")
+    )
+    top = records[0]["top"]
+    assert top[0]["label"] == name and top[0]["score"] > 0.99
+    assert {entry["label"] for entry in top} <= set(dataset_class_names("kinetics400"))
