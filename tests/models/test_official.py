@@ -177,3 +177,17 @@ def test_an_official_dualformer_checkpoint_becomes_a_folder_that_predicts_kineti
     top = records[0]["top"]
     assert top[0]["label"] == name and top[0]["score"] > 0.99
     assert {entry["label"] for entry in top} <= set(dataset_class_names("kinetics400"))
+
+
+def test_an_official_mobile_former_checkpoint_becomes_a_folder_with_imagenet_names(tmp_path):
+    """The authors' checkpoints are timm training checkpoints: weights under 'state_dict'."""
+    from effvid.cli import main
+
+    state = effvid.create_model("mobileformer_26m").state_dict()
+    official = tmp_path / "mobile-former-26m.pth.tar"
+    torch.save({"epoch": 450, "state_dict": state}, official)
+    folder = tmp_path / "mobileformer_26m_in1k"
+    assert main(["save-pretrained", str(official), str(folder), "--model", "mobileformer_26m"]) == 0
+    model = effvid.create_model(str(folder), pretrained=True)
+    assert model.class_names == dataset_class_names("imagenet1k")
+    assert model.preprocessing == official_metadata("mobileformer_26m", 1000).preprocessing
