@@ -149,3 +149,22 @@ def test_an_official_checkpoint_effvid_knows_nothing_of_has_no_class_names(tmp_p
     assert "holds no recipe: give the one it was trained with (--config)" in (
         capsys.readouterr().err
     )
+
+
+def test_every_command_with_a_checkpoint_takes_a_folder(folder, tiny_videos, tmp_path, capsys):
+    from tests.conftest import write_checkpoint
+
+    video = str(tiny_videos / "videos" / "test" / "00000.mp4")
+    classes = (tiny_videos / "classes.txt").read_text().split()
+    causal = tmp_path / "causal"
+    write_checkpoint(tmp_path / "causal.pth", classes, causal=True)
+    assert main(["save-pretrained", str(tmp_path / "causal.pth"), str(causal)]) == 0
+    assert main(["features", video, "--checkpoint", str(folder), "--workers", "0",
+                 "--output", str(tmp_path / "features")]) == 0  # fmt: skip
+    assert main(["explain", video, "--checkpoint", str(folder), "--out", str(tmp_path)]) == 0
+    assert main(["stream", video, "--checkpoint", str(causal), "--json"]) == 0
+    assert main(["export", "--checkpoint", str(folder), "--output", str(tmp_path / "m.onnx"),
+                 "--frames", "4", "--size", "32"]) == 0  # fmt: skip
+    from effvid.inference.onnx_runtime import read_onnx_metadata
+
+    assert json.loads(read_onnx_metadata(tmp_path / "m.onnx")["effvid.class_names"]) == classes
