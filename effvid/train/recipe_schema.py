@@ -2,8 +2,9 @@
 default, in one declaration (pydantic). A recipe is checked against it completely when it is
 loaded, so that no bad value survives to fail in the middle of a run.
 
-Five sections: `model`, `data`, `train`, `eval`, `output`. Types are strict: `train.epochs=true`
-or `train.lr=abc` are refused, an integer is accepted where a number is expected.
+Six sections: `model`, `data`, `train`, `eval`, `output`, `log`. Types are strict:
+`train.epochs=true` or `train.lr=abc` are refused, an integer is accepted where a number is
+expected.
 """
 
 from typing import Annotated, Any, Literal
@@ -18,6 +19,7 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Pair = Annotated[list[Number], Field(min_length=2, max_length=2)]
 Rgb = Annotated[list[Number], Field(min_length=3, max_length=3)]
 
+LOG_BACKENDS = ("tensorboard", "mlflow", "wandb")  # effvid.train.loggers implements each
 DATA_FORMATS = ("list", "kinetics", "ssv2", "ucf101", "hmdb51", "folder", "demo")
 DATA_PATHS = ("train", "val", "test", "root", "classes")
 # The path keys a format does not read: one of them given is an error, never silently ignored.
@@ -209,9 +211,46 @@ class OutputSection(_Section):
     )
 
 
+class LogSection(_Section):
+    """Where a run is tracked besides its run folder (`effvid.train.loggers`). A key left at
+    None takes the tracker's environment variable, then the default it names."""
+
+    backends: list[str] = Field(
+        default_factory=lambda: ["tensorboard"],
+        description=f"experiment trackers, any of {', '.join(LOG_BACKENDS)} (or none: [])",
+    )
+    run_name: str | None = Field(
+        None, description="the run's name in MLflow and W&B; None: the run folder's name"
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        description="None: MLFLOW_TRACKING_URI, else a SQLite store in the run folder's mlflow/",
+    )
+    mlflow_experiment: str | None = Field(
+        None, description="None: MLFLOW_EXPERIMENT_NAME, else 'effvid'"
+    )
+    wandb_project: str | None = Field(None, description="None: WANDB_PROJECT, else 'effvid'")
+    wandb_entity: str | None = Field(
+        None, description="None: WANDB_ENTITY, else the W&B account's default entity"
+    )
+
+    @field_validator("backends")
+    @classmethod
+    def _known_backends(cls, backends: list[str]) -> list[str]:
+        for index, name in enumerate(backends):
+            if name not in LOG_BACKENDS:
+                raise ValueError(
+                    f"log.backends: unknown backend {name!r} (known: {', '.join(LOG_BACKENDS)})"
+                )
+            if name in backends[:index]:
+                raise ValueError(f"log.backends names {name!r} twice")
+        return backends
+
+
 # What may differ when a run continues (from its folder's last.pth, or with --resume): how long it
 # trains, how often and in what batches it is evaluated, how its data is loaded, what else it
-# keeps, and where. Anything else changes what the weights learn, and is refused.
+# keeps and where, and which trackers follow it. Anything else changes what the weights learn,
+# and is refused.
 MAY_CHANGE_ON_RESUME = (
     "train.epochs",
     "eval.every",
@@ -221,6 +260,7 @@ MAY_CHANGE_ON_RESUME = (
     "data.test",
     "output.dir",
     "output.keep_every",
+    *(f"log.{key}" for key in LogSection.model_fields),
 )
 
 
@@ -230,3 +270,4 @@ class Recipe(_Section):
     train: TrainSection = Field(default_factory=TrainSection)
     eval: EvalSection = Field(default_factory=EvalSection)
     output: OutputSection = Field(default_factory=OutputSection)
+    log: LogSection = Field(default_factory=LogSection)

@@ -9,9 +9,14 @@ and classes it was trained with, up to what `MAY_CHANGE_ON_RESUME` declares):
     train.log           the log lines
     metrics.jsonl       one JSON object per epoch (loss, lr, accuracies, seconds, and the columns
                         of `Trainer.epoch_metrics`)
-    tensorboard/        TensorBoard events
     last.pth, best.pth  training checkpoints (written atomically; best by validation top-1)
+    best_confusion.png  the confusion matrix of best.pth's validation
+    model/              the model folder of best.pth (`effvid save-pretrained`), when it ends
     bad_videos_*.tsv    unreadable videos met, with the reason
+    tensorboard/        TensorBoard events, and the files of the other trackers `log.backends`
+    mlflow/, wandb/     names (`effvid.train.loggers`; the ids of their runs in trackers.json)
+
+The main process alone writes the folder and reports to the trackers (under torchrun too).
 
 Extension points for a subclass: `objective` (what is back-propagated for a batch, from its
 loss: e.g. a regulariser the model computed in that forward) and `epoch_metrics` (more columns
@@ -42,14 +47,17 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from effvid.data import MixupCutmix, soft_target_cross_entropy
 from effvid.data.progress import progress_bar
 from effvid.distributed import DistributedContext, all_reduce_mean, barrier
+from effvid.errors import EffvidError
 from effvid.files import exclusive_lock
 from effvid.models import create_model, get_model_card, load_checkpoint
 from effvid.models.weights import CheckpointError, CheckpointMetadata
 from effvid.train import recipe_data
 from effvid.train.config import dump_config
-from effvid.train.evaluate import collect_view_logits, gather_video_scores, summarize
+from effvid.train.evaluate import VideoScores, collect_view_logits, gather_video_scores, summarize
+from effvid.train.loggers import ExperimentLoggers, TrackedRun, check_backends
+from effvid.train.model_folder import write_model_folder
 from effvid.train.optim import build_optimizer, warmup_cosine
-from effvid.train.plots import plot_training_curves
+from effvid.train.plots import plot_confusion_matrix, plot_training_curves
 from effvid.train.run_folder import check_classes, check_recipe, discard_run, recorded_run
 from effvid.train.training_checkpoint import (
     TrainingCheckpoint,
@@ -125,18 +133,20 @@ class Trainer:
         self.progress = progress and context.is_main
         self.run_dir = Path(config["output"]["dir"])
         self.train_cfg = config["train"]
-        self.writer = None
+        self.loggers: ExperimentLoggers | None = None
+        self._log_handler: logging.Handler | None = None
         self._ownership = ExitStack()
         try:
             self._set_up(resume)
         except BaseException:
-            self._ownership.close()
+            self._close(failed=True)
             raise
 
     # --- set-up -----------------------------------------------------------------------------
 
     def _set_up(self, resume: bool | str | Path) -> None:
-        if self.context.is_main:
+        if self.context.is_main:  # a tracker's missing package, before anything is done
+            check_backends(TrackedRun(self.run_dir, self.config["log"]))
             self.run_dir.mkdir(parents=True, exist_ok=True)  # the lock lives inside it
             self._ownership.enter_context(exclusive_lock(self.run_dir, "run folder"))
         self._continued = self._runs_continued(resume)
@@ -151,7 +161,7 @@ class Trainer:
         self._build_model()
         self.state = RunState()
         self._restore(resume)
-        self._open_logs()
+        self._open_logs(continues=resume is not False)
 
     def _runs_continued(self, resume: bool | str | Path) -> list[tuple[Path, list[str]]]:
         """The checkpoints of the runs this training continues or writes over (the run folder's
@@ -280,7 +290,9 @@ class Trainer:
         if self.context.is_main:
             logger.info("resumed from %s after epoch %d", path, self.state.epoch)
 
-    def _open_logs(self) -> None:
+    def _open_logs(self, continues: bool) -> None:
+        """The run folder's records and the trackers (main process); `continues`: the training
+        continues the folder's run, and so its tracker runs."""
         if not self.context.is_main:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -291,6 +303,8 @@ class Trainer:
         rows = "".join(json.dumps(row) + "\n" for row in self.state.history)
         (self.run_dir / "metrics.jsonl").write_text(rows)
         self._repair_best()
+        if self.state.best_epoch == 0:  # a picture of no checkpoint here
+            (self.run_dir / "best_confusion.png").unlink(missing_ok=True)
         (self.run_dir / "config.yaml").write_text(dump_config(self.config))
         (self.run_dir / "classes.txt").write_text("".join(f"{c}\n" for c in self.class_names))
         handler = logging.FileHandler(self.run_dir / "train.log")
@@ -300,9 +314,8 @@ class Trainer:
             effvid_logger.setLevel(logging.INFO)
         effvid_logger.addHandler(handler)
         self._log_handler = handler
-        from tensorboardX import SummaryWriter
-
-        self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.state.step)
+        run = TrackedRun(self.run_dir, self.config["log"], self.state.epoch, continues)
+        self.loggers = ExperimentLoggers.open(run, self.config)
 
     # --- training ---------------------------------------------------------------------------
 
@@ -443,9 +456,12 @@ class Trainer:
         )
         self.state.best_top1, self.state.best_epoch = -1.0, 0
 
-    def _record_epoch(self, row: dict[str, float], is_best: bool) -> None:
+    def _record_epoch(
+        self, row: dict[str, float], is_best: bool, results: VideoScores | None
+    ) -> None:
         """Checkpoints first (best, then last: a kill between them leaves a best.pth ahead of
-        last.pth, which the resumed run rewrites identically), then the logs."""
+        last.pth, which the resumed run rewrites identically), then the logs. `results`: the
+        epoch's validation, if it had one."""
         self.state.history.append(row)
         checkpoint = self._checkpoint()
         if is_best:
@@ -453,10 +469,10 @@ class Trainer:
         save_checkpoint(checkpoint, self.run_dir / "last.pth")
         with (self.run_dir / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(row) + "\n")
-        for key, value in row.items():
-            if key != "epoch":
-                self.writer.add_scalar(key, value, row["epoch"])
-        self.writer.flush()
+        epoch = row["epoch"]
+        self.loggers.log_metrics({k: v for k, v in row.items() if k != "epoch"}, epoch)
+        if is_best and results is not None:
+            self.loggers.log_figure(self._plot_confusion(results, epoch), epoch)
         keep = self.config["output"]["keep_every"]
         if keep and row["epoch"] % keep == 0:
             save_checkpoint(checkpoint, self.run_dir / f"epoch_{row['epoch']}.pth")
@@ -464,21 +480,44 @@ class Trainer:
         message = " ".join(f"{k} {v:.4g}" for k, v in row.items())
         logger.info("%s%s", message, " (best)" if is_best else "")
 
+    def _plot_confusion(self, results: VideoScores, epoch: int) -> Path:
+        metrics = results.metrics()
+        title = f"epoch {epoch}: top-1 {metrics['top1']:.1f}% on {metrics['videos']} videos"
+        path = self.run_dir / "best_confusion.png"
+        return plot_confusion_matrix(results.confusion(), self.class_names, path, title=title)
+
+    def _write_model_folder(self) -> Path | None:
+        """The run's model folder, run_dir/model (`effvid save-pretrained` of the run: the
+        weights of best.pth, config.json, a model card), rewritten when training ends; None,
+        with a warning, when it cannot be written (the checkpoints are kept all the same)."""
+        try:
+            return write_model_folder(self.run_dir, self.run_dir / "model", overwrite=True)
+        except EffvidError as error:
+            logger.warning("no model folder written: %s", error)
+            return None
+
     def fit(self) -> list[dict[str, float]]:
-        """Train the remaining epochs; returns the per-epoch history."""
+        """Train the remaining epochs, then write the model folder and give it to the trackers;
+        returns the per-epoch history."""
+        failed = True
         try:
             self._fit()
+            if self.context.is_main and (folder := self._write_model_folder()) is not None:
+                self.loggers.log_model_folder(folder)
+            failed = False
         finally:
-            self.close()
+            self._close(failed)
         return self.state.history
 
     def _fit(self) -> None:
         epochs, every = self.train_cfg["epochs"], self.config["eval"]["every"]
         for epoch in range(self.state.epoch, epochs):
             row = {"epoch": epoch + 1, **self.train_one_epoch(epoch), **self.epoch_metrics()}
+            results = None
             if (epoch + 1) % every == 0 or epoch + 1 == epochs:
                 start = time.perf_counter()
-                metrics = self.evaluate().metrics()
+                results = self.evaluate()
+                metrics = results.metrics()
                 row.update({f"val_{k}": v for k, v in metrics.items() if k in ("top1", "top5")})
                 row["val_seconds"] = time.perf_counter() - start
                 if self.context.is_main:
@@ -488,13 +527,20 @@ class Trainer:
             if is_best:
                 self.state.best_top1, self.state.best_epoch = row["val_top1"], epoch + 1
             if self.context.is_main:
-                self._record_epoch(row, is_best)
+                self._record_epoch(row, is_best, results)
             barrier()
 
     def close(self) -> None:
-        """Close the logs and give the run folder up (`fit` does it when it ends)."""
-        if self.writer is not None:
-            self.writer.close()
+        """Close the trackers and the log and give the run folder up (`fit` does it when it
+        ends)."""
+        self._close(failed=False)
+
+    def _close(self, failed: bool) -> None:
+        if self.loggers is not None:
+            self.loggers.close(failed)
+            self.loggers = None
+        if self._log_handler is not None:
             logging.getLogger("effvid").removeHandler(self._log_handler)
-            self.writer = None
+            self._log_handler.close()
+            self._log_handler = None
         self._ownership.close()
