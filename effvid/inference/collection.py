@@ -555,10 +555,11 @@ def extract_features(
     writes its own shards."""
     from effvid.data import Preprocessing
     from effvid.distributed import all_gather_objects, barrier, setup_distributed
-    from effvid.models import get_model_card, load_model
+    from effvid.models import get_model_card
+    from effvid.models.weights import load_video_model
 
     context = setup_distributed(device)
-    network, report = load_model(model, checkpoint)
+    network, report = load_video_model(model, checkpoint)
     network = network.to(context.device)
     card = get_model_card(network.model_name)
     preprocessing = Preprocessing.resolve(report.preprocessing, card)

@@ -5,8 +5,11 @@ state to per-frame logits and the next state. Both say what they are (`info`: mo
 names, preprocessing). `Predictor`, collections and live streams use only this interface, so a
 runtime is added by adding its two classes here, not a code path in each of them.
 
-    clips   (B, 3, T, H, W) (image models (B, 3, H, W)) -> logits (B, classes)
+    clips   (B, 3, T, H, W)                             -> logits (B, classes)
     frames  (B, 3, chunk, S, S), state                  -> logits (B, chunk, classes), state
+
+An image model (its card not `is_video`: input (B, 3, H, W)) is refused when it is opened
+(`effvid.models.registry.ImageModelError`), before any video is read.
 
 Runtimes (`RUNTIMES`): `eager` (a checkpoint in PyTorch, BatchNorms folded as for any
 deployment), `onnxruntime` and `openvino` (a file of `effvid export`, on the CPU). Logits come
@@ -29,8 +32,10 @@ from effvid.inference.exported_files import (
     runtime_for,
 )
 from effvid.inference.metadata import ModelInfo, check_against_graph
-from effvid.models import get_model_card, load_model
+from effvid.models import get_model_card
 from effvid.models.fusion import fold_batchnorm
+from effvid.models.registry import require_video_model
+from effvid.models.weights import load_video_model
 
 
 def inference_autocast(device: torch.device):
@@ -48,7 +53,7 @@ class ClipModel(ABC):
 
     @abstractmethod
     def __call__(self, clips: torch.Tensor) -> torch.Tensor:
-        """clips (B, 3, [T,] H, W) -> logits (B, classes), float32 on the CPU."""
+        """clips (B, 3, T, H, W) -> logits (B, classes), float32 on the CPU."""
 
 
 class StreamModel(ABC):
@@ -70,8 +75,9 @@ def _eager_network(
     checkpoint: str | Path, model: str | None, frames: int | None
 ) -> tuple[torch.nn.Module, ModelInfo]:
     """The checkpoint's network with its BatchNorms folded, and what it says about itself;
-    `frames` is the clip length to fold on (default: the preprocessing's)."""
-    network, report = load_model(model, checkpoint)
+    `frames` is the clip length to fold on (default: the preprocessing's); an image model is
+    refused (`ImageModelError`)."""
+    network, report = load_video_model(model, checkpoint)
     card = get_model_card(network.model_name)
     preprocessing = Preprocessing.resolve(report.preprocessing, card)
     info = ModelInfo(card, list(report.class_names or []), preprocessing)
@@ -107,6 +113,7 @@ class ExportedClipModel(ClipModel):
     ) -> None:
         self.runtime = runtime_for(path, runtime)
         self.info = read_exported_model(path)
+        require_video_model(self.info.card, path)
         self.runner = file_runner(self.runtime)(path, threads=threads)
         check_against_graph(self.info, self.runner, path)
 

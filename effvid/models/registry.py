@@ -141,6 +141,35 @@ def get_model_card(name: str) -> ModelCard:
     return _entry(name).card
 
 
+class ImageModelError(EffvidError, ValueError):
+    """An image model (input (B, 3, H, W)) was given where a model runs on video clips."""
+
+
+def require_video_model(card: ModelCard, source: str | os.PathLike) -> None:
+    """ImageModelError naming `source` when `card` is an image model's (not `is_video`), with
+    what to do instead: inflate the weights into the VMF whose card names the image model as
+    its `image_base` (`effvid.load_checkpoint`)."""
+    if card.is_video:
+        return
+    vmfs = {get_model_card(name).extras.get("image_base"): name for name in list_models()}
+    vmfs.pop(None, None)
+    problem = f"{source} holds {card.name}, an image model (input (B, 3, H, W))"
+    if card.name in vmfs:
+        vmf, weights = vmfs[card.name], repr(str(source))
+        if not os.path.isfile(source):  # a model folder or hub name loads only as itself
+            weights = f"effvid.create_model({weights}, pretrained=True).state_dict()"
+        advice = f"inflate its weights into {vmf}, the VMF built on it"
+    else:
+        bases = sorted(vmfs, key=_natural_key)
+        vmf, weights = vmfs[bases[0]], f"{bases[0].upper()}_WEIGHTS"
+        built_on = ", ".join(f"{vmfs[base]} on {base}" for base in bases)
+        advice = f"no VMF is built on it ({built_on}); inflate the weights of one of those"
+    raise ImageModelError(
+        f"{problem}, and this needs a video model: {advice}, "
+        f"effvid.load_checkpoint(effvid.create_model({vmf!r}), {weights}), and fine-tune it"
+    )
+
+
 def create_model(
     name: str | os.PathLike,
     *,

@@ -430,3 +430,15 @@ def load_model(
     report.preprocessing = metadata.preprocessing
     model.class_names, model.preprocessing = metadata.class_names, metadata.preprocessing
     return model.eval(), report
+
+
+def load_video_model(
+    name: str | None, source: str | Path | Mapping | Checkpoint, **overrides
+) -> tuple[ClassifierModel, LoadReport]:
+    """`load_model` for what runs the model on video clips (B, 3, T, H, W): an image model
+    (its card is not `is_video`) is refused with `ImageModelError`, which says what to do."""
+    from effvid.models.registry import get_model_card, require_video_model
+
+    model, report = load_model(name, source, **overrides)
+    require_video_model(get_model_card(model.model_name), report.source)
+    return model, report

@@ -185,15 +185,15 @@ def evaluate_checkpoint(
     from torch.utils.data import DataLoader, DistributedSampler
 
     from effvid.distributed import setup_distributed
-    from effvid.models import get_model_card, load_model
-    from effvid.models.weights import CheckpointError
+    from effvid.models import get_model_card
+    from effvid.models.weights import CheckpointError, load_video_model
     from effvid.train import recipe_data
 
     context = setup_distributed(device)
     data = config["data"]
     if data["format"] == "demo":
         data = recipe_data.demo_data_section(data, progress=progress and context.is_main)
-    model, report = load_model(config["model"]["name"], checkpoint, **config["model"]["args"])
+    model, report = load_video_model(config["model"]["name"], checkpoint, **config["model"]["args"])
     card = get_model_card(config["model"]["name"])
     videos = recipe_data.read_split(data, split, report.class_names)
     if model.num_classes != len(videos.classes):
