@@ -310,12 +310,14 @@ def load_checkpoint(
     - a classifier with another class count, or none in the checkpoint, is not loaded: the model
       keeps its own (reported);
     - with `strict`, any other missing or unexpected key is an error; a key whose shape differs
-      is always an error. Errors name the keys. Nothing is loaded when an error is raised.
+      is always an error. Errors name the keys. Nothing is loaded when an error is raised;
+    - a model folder is a whole model: with `strict` it loads only into the model it names,
+      with its class count (without, e.g. to fine-tune, like a file).
     """
     checkpoint = source if isinstance(source, Checkpoint) else read_checkpoint(source)
     description = checkpoint.source
     if checkpoint.num_classes is not None:
-        _check_whole_model(model, checkpoint)
+        _check_whole_model(model, checkpoint, strict=strict)
     state = checkpoint.state
     adapter = _adapter(model)
     state, notes = adapter.apply(model, state)
@@ -361,22 +363,26 @@ def load_checkpoint(
     return report
 
 
-def _check_whole_model(model: nn.Module, checkpoint: Checkpoint) -> None:
-    """CheckpointError unless `model` is the model a model folder holds: the same registered
-    model, with the folder's class count (which its weights must have too)."""
-    held = checkpoint.metadata.model_name
-    name = getattr(model, "model_name", None)
-    if name is not None and name != held:
-        raise CheckpointError(
-            f"{checkpoint.source} holds a {held} model, not {name}: leave out the model name "
-            "(--model), a model folder names its model"
-        )
+def _check_whole_model(model: nn.Module, checkpoint: Checkpoint, *, strict: bool) -> None:
+    """CheckpointError unless the weights of a model folder have the class count its config
+    declares, and (`strict`) `model` is the model the folder holds: the same registered model,
+    with the same class count. Not strict (fine-tuning from a folder), the model may be another
+    one (an image model's folder into its video counterpart) with another classifier."""
     prefix = _classifier_prefix(model)
     weight = _adapter(model).apply(model, checkpoint.state)[0].get(f"{prefix}.weight")
     if weight is not None and weight.ndim == 2 and weight.shape[0] != checkpoint.num_classes:
         raise CheckpointError(
             f"{checkpoint.source}: config.json says {checkpoint.num_classes} classes and its "
             f"weights have {weight.shape[0]}: the folder was altered; write it again"
+        )
+    if not strict:
+        return
+    held = checkpoint.metadata.model_name
+    name = getattr(model, "model_name", None)
+    if name is not None and name != held:
+        raise CheckpointError(
+            f"{checkpoint.source} holds a {held} model, not {name}: leave out the model name "
+            "(--model), a model folder names its model"
         )
     classes = getattr(model, "num_classes", None)
     if classes is not None and classes != checkpoint.num_classes:

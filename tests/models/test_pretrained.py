@@ -101,6 +101,14 @@ def test_a_folder_is_loaded_only_into_its_model_and_class_count(tmp_path):
     assert "config.json says 4 classes and its weights have 3" in _one_line(error)
 
 
+def test_fine_tuning_from_a_folder_loads_all_but_the_classifier(tmp_path):
+    trained = _saved(tmp_path / "m")
+    model = effvid.create_model("vmf_xxs", num_classes=5)  # what a recipe's model.checkpoint does
+    report = effvid.load_checkpoint(model, tmp_path / "m", strict=False)
+    assert "3 classes and the model 5" in report.new_classifier
+    assert torch.equal(model.stem[0].weight, trained.stem[0].weight)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
