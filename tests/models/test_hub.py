@@ -64,8 +64,16 @@ def saved(tmp_path_factory):
     return model, folder
 
 
-def test_a_hub_name_loads_from_the_cache_offline(offline_cache, saved):
+def test_a_hub_name_loads_from_the_cache_offline(offline_cache, saved, monkeypatch):
     model, folder = saved
+    asked = []
+    download = huggingface_hub.snapshot_download
+
+    def recorded(*args, **kwargs):
+        asked.append((args, kwargs))
+        return download(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", recorded)
     commit = cache_repository(offline_cache, "effvid-org/tiny", folder)
     scanned = huggingface_hub.scan_cache_dir(offline_cache)
     (repository,) = scanned.repos
@@ -76,6 +84,9 @@ def test_a_hub_name_loads_from_the_cache_offline(offline_cache, saved):
 
     loaded = effvid.create_model("hf-hub:effvid-org/tiny", pretrained=True)
     assert loaded.class_names == ["jump", "run", "swim"] and not loaded.training
+    (args, options), *again = asked  # resolved once per process
+    assert args == ("effvid-org/tiny",) and not again
+    assert options["revision"] is None and options["allow_patterns"] == list(FOLDER_FILES)
     clip = torch.randn(1, 3, 4, 64, 64)
     with torch.no_grad():
         assert torch.equal(loaded(clip), model(clip))
