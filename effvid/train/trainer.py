@@ -11,10 +11,12 @@ and classes it was trained with, up to what `MAY_CHANGE_ON_RESUME` declares):
                         of `Trainer.epoch_metrics`)
     last.pth, best.pth  training checkpoints (written atomically; best by validation top-1)
     best_confusion.png  the confusion matrix of best.pth's validation
-    model/              the model folder of best.pth (`effvid save-pretrained`), when it ends
+    model/              the model folder of best.pth (`effvid save-pretrained`), once training ends
     bad_videos_*.tsv    unreadable videos met, with the reason
-    tensorboard/        TensorBoard events, and the files of the other trackers `log.backends`
-    mlflow/, wandb/     names (`effvid.train.loggers`; the ids of their runs in trackers.json)
+    tensorboard/        TensorBoard events (the default tracker)
+    mlflow/, wandb/     the local files of the other trackers `log.backends` may name, and
+    trackers.json       the ids of their runs, which a continued training continues
+                        (`effvid.train.loggers`)
 
 The main process alone writes the folder and reports to the trackers (under torchrun too).
 
@@ -456,12 +458,9 @@ class Trainer:
         )
         self.state.best_top1, self.state.best_epoch = -1.0, 0
 
-    def _record_epoch(
-        self, row: dict[str, float], is_best: bool, results: VideoScores | None
-    ) -> None:
+    def _record_epoch(self, row: dict[str, float], is_best: bool) -> None:
         """Checkpoints first (best, then last: a kill between them leaves a best.pth ahead of
-        last.pth, which the resumed run rewrites identically), then the logs. `results`: the
-        epoch's validation, if it had one."""
+        last.pth, which the resumed run rewrites identically), then the logs."""
         self.state.history.append(row)
         checkpoint = self._checkpoint()
         if is_best:
@@ -469,10 +468,7 @@ class Trainer:
         save_checkpoint(checkpoint, self.run_dir / "last.pth")
         with (self.run_dir / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(row) + "\n")
-        epoch = row["epoch"]
-        self.loggers.log_metrics({k: v for k, v in row.items() if k != "epoch"}, epoch)
-        if is_best and results is not None:
-            self.loggers.log_figure(self._plot_confusion(results, epoch), epoch)
+        self.loggers.log_metrics({k: v for k, v in row.items() if k != "epoch"}, row["epoch"])
         keep = self.config["output"]["keep_every"]
         if keep and row["epoch"] % keep == 0:
             save_checkpoint(checkpoint, self.run_dir / f"epoch_{row['epoch']}.pth")
@@ -480,11 +476,14 @@ class Trainer:
         message = " ".join(f"{k} {v:.4g}" for k, v in row.items())
         logger.info("%s%s", message, " (best)" if is_best else "")
 
-    def _plot_confusion(self, results: VideoScores, epoch: int) -> Path:
+    def _record_best_validation(self, results: VideoScores, epoch: int) -> None:
+        """The confusion matrix of the validation best.pth now holds, as best_confusion.png and
+        to the trackers (after the epoch's records: it describes a checkpoint written)."""
         metrics = results.metrics()
         title = f"epoch {epoch}: top-1 {metrics['top1']:.1f}% on {metrics['videos']} videos"
         path = self.run_dir / "best_confusion.png"
-        return plot_confusion_matrix(results.confusion(), self.class_names, path, title=title)
+        plot_confusion_matrix(results.confusion(), self.class_names, path, title=title)
+        self.loggers.log_figure(path, epoch)
 
     def _write_model_folder(self) -> Path | None:
         """The run's model folder, run_dir/model (`effvid save-pretrained` of the run: the
@@ -527,7 +526,9 @@ class Trainer:
             if is_best:
                 self.state.best_top1, self.state.best_epoch = row["val_top1"], epoch + 1
             if self.context.is_main:
-                self._record_epoch(row, is_best, results)
+                self._record_epoch(row, is_best)
+                if is_best and results is not None:
+                    self._record_best_validation(results, epoch + 1)
             barrier()
 
     def close(self) -> None:
