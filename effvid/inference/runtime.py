@@ -113,7 +113,7 @@ class ExportedClipModel(ClipModel):
     ) -> None:
         self.runtime = runtime_for(path, runtime)
         self.info = read_exported_model(path)
-        require_video_model(self.info.card, path)
+        require_video_model(self.info.card, path, weights="CHECKPOINT_IT_WAS_EXPORTED_FROM")
         self.runner = file_runner(self.runtime)(path, threads=threads)
         check_against_graph(self.info, self.runner, path)
 

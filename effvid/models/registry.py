@@ -145,19 +145,24 @@ class ImageModelError(EffvidError, ValueError):
     """An image model (input (B, 3, H, W)) was given where a model runs on video clips."""
 
 
-def require_video_model(card: ModelCard, source: str | os.PathLike) -> None:
+def require_video_model(
+    card: ModelCard, source: str | os.PathLike, *, weights: str | None = None
+) -> None:
     """ImageModelError naming `source` when `card` is an image model's (not `is_video`), with
     what to do instead: inflate the weights into the VMF whose card names the image model as
-    its `image_base` (`effvid.load_checkpoint`)."""
+    its `image_base` (`effvid.load_checkpoint`). `weights`: how the advice names the image
+    weights to inflate (default: those of `source`)."""
     if card.is_video:
         return
     vmfs = {get_model_card(name).extras.get("image_base"): name for name in list_models()}
     vmfs.pop(None, None)
     problem = f"{source} holds {card.name}, an image model (input (B, 3, H, W))"
     if card.name in vmfs:
-        vmf, weights = vmfs[card.name], repr(str(source))
-        if not os.path.isfile(source):  # a model folder or hub name loads only as itself
-            weights = f"effvid.create_model({weights}, pretrained=True).state_dict()"
+        vmf = vmfs[card.name]
+        if weights is None:
+            weights = repr(str(source))
+            if not os.path.isfile(source):  # a model folder or hub name loads only as itself
+                weights = f"effvid.create_model({weights}, pretrained=True).state_dict()"
         advice = f"inflate its weights into {vmf}, the VMF built on it"
     else:
         bases = sorted(vmfs, key=_natural_key)

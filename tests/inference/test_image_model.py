@@ -35,9 +35,7 @@ def image_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("image_model") / "mobileformer"
-    return _image_model().save_pretrained(
-        folder, class_names=CLASSES, preprocessing=PREPROCESSING
-    )
+    return _image_model().save_pretrained(folder, class_names=CLASSES, preprocessing=PREPROCESSING)
 
 
 def _video(videos) -> str:
@@ -95,8 +93,15 @@ def test_the_error_names_the_vmf_built_on_the_image_model(tmp_path, tiny_videos)
     folder = _image_model("mobileformer_52m").save_pretrained(
         tmp_path / "mf52", class_names=CLASSES, preprocessing=PREPROCESSING
     )
-    with pytest.raises(EffvidError, match=r"image model.*vmf_xxs"):
+    with pytest.raises(EffvidError, match=r"image model.*vmf_xxs") as refused:
         Predictor(checkpoint=folder)
+    advice = f"effvid.create_model({str(folder)!r}, pretrained=True).state_dict()"
+    assert advice in str(refused.value)
+    vmf = effvid.create_model("vmf_xxs", num_classes=len(CLASSES))  # the advice works
+    report = effvid.load_checkpoint(
+        vmf, effvid.create_model(str(folder), pretrained=True).state_dict()
+    )
+    assert report.inflated and not report.missing
 
 
 @pytest.mark.slow
