@@ -10,6 +10,11 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt
 import torch
 
+# Above this many classes the names no longer fit beside the matrix: the axes give indices (in
+# the order of classes.txt) and the figure stops growing.
+MAX_NAMED_CLASSES = 60
+MAX_FIGURE_INCHES = 24.0
+
 
 def plot_confusion_matrix(
     matrix: torch.Tensor, class_names: Sequence[str], path: str | Path, title: str = ""
@@ -17,17 +22,19 @@ def plot_confusion_matrix(
     """Row-normalised confusion matrix (true class per row) with the counts written in."""
     counts = matrix.float()
     rates = counts / counts.sum(dim=1, keepdim=True).clamp(min=1)
-    size = max(4.0, 0.55 * len(class_names) + 2)
+    classes = len(class_names)
+    size = min(MAX_FIGURE_INCHES, max(4.0, 0.55 * classes + 2))
     figure, axes = plt.subplots(figsize=(size + 1, size))
-    image = axes.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
-    ticks = range(len(class_names))
-    axes.set_xticks(ticks, class_names, rotation=60, ha="right", fontsize=8)
-    axes.set_yticks(ticks, class_names, fontsize=8)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    if len(class_names) <= 30:
-        for row in ticks:
-            for column in ticks:
+    image = axes.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    if classes <= MAX_NAMED_CLASSES:
+        ticks = range(classes)
+        axes.set_xticks(ticks, class_names, rotation=60, ha="right", fontsize=8)
+        axes.set_yticks(ticks, class_names, fontsize=8)
+    axes.set_xlabel("predicted" if classes <= MAX_NAMED_CLASSES else "predicted class index")
+    axes.set_ylabel("true" if classes <= MAX_NAMED_CLASSES else "true class index")
+    if classes <= 30:
+        for row in range(classes):
+            for column in range(classes):
                 value = int(matrix[row, column])
                 if value:
                     color = "white" if rates[row, column] > 0.5 else "black"
