@@ -102,7 +102,9 @@ def _as_frames(x: torch.Tensor) -> torch.Tensor:
 
 def _from_frames(x: torch.Tensor, batch: int) -> torch.Tensor:
     """The inverse of `_as_frames`: (B * T, C, *spatial) -> (B, C, T, *spatial)."""
-    return x.unflatten(0, (batch, -1)).transpose(1, 2)
+    # reshape, not unflatten: ONNX export records unflatten's sizes as constants, which would
+    # fix the batch of the exported graph (`MobileToFormer.forward` likewise).
+    return x.reshape(batch, -1, *x.shape[1:]).transpose(1, 2)
 
 
 class MobileToFormer(nn.Module):
@@ -131,7 +133,7 @@ class MobileToFormer(nn.Module):
     def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         if is_per_frame(tokens):
             updated = self._update(_as_frames(x), tokens.flatten(0, 1))
-            return updated.unflatten(0, tokens.shape[:2])
+            return updated.reshape(tokens.shape)  # not unflatten: see _from_frames
         return self._update(x, tokens)
 
     def _update(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:

@@ -36,14 +36,22 @@ def _export(checkpoint, folder, format: str, *extra: str):
 
 
 @pytest.fixture(scope="module")
-def exported_clips(clip_checkpoint, tmp_path_factory):
-    """The clip checkpoint exported once per format, on demand."""
+def checkpoints(clip_checkpoint, causal_checkpoint):
+    """The checkpoints by the form of their model: a clip VMF, a causal VMF (whose clip form
+    is exported without --stream)."""
+    return {"clip": clip_checkpoint, "causal": causal_checkpoint}
+
+
+@pytest.fixture(scope="module")
+def exported_clips(checkpoints, tmp_path_factory):
+    """Each checkpoint exported once per format (its clip form), on demand."""
     made = {}
 
-    def exported(format: str):
-        if format not in made:
-            made[format] = _export(clip_checkpoint, tmp_path_factory.mktemp(format), format)
-        return made[format]
+    def exported(format: str, form: str = "clip"):
+        if (form, format) not in made:
+            folder = tmp_path_factory.mktemp(f"{form}-{format}")
+            made[form, format] = _export(checkpoints[form], folder, format)
+        return made[form, format]
 
     return exported
 
@@ -53,15 +61,16 @@ def exported_clip(exported_clips):
     return exported_clips("onnx")
 
 
+@pytest.mark.parametrize("form", ["clip", "causal"])
 @pytest.mark.parametrize(("format", "runtime"), FORMAT_RUNTIMES)
 def test_an_exported_model_predicts_as_the_checkpoint(
-    format, runtime, clip_checkpoint, exported_clips, tiny_videos, capsys
+    format, runtime, form, checkpoints, exported_clips, tiny_videos, capsys
 ):
     pytest.importorskip(runtime if runtime != "executorch" else "executorch.runtime")
-    path = exported_clips(format)
+    path = exported_clips(format, form)
     capsys.readouterr()
     videos = [str(tiny_videos / "videos" / "test" / f"0000{i}.mp4") for i in range(3)]
-    assert main(["predict", *videos, "--checkpoint", str(clip_checkpoint), "--json"]) == 0
+    assert main(["predict", *videos, "--checkpoint", str(checkpoints[form]), "--json"]) == 0
     eager = _records(capsys)
     command = ["predict", *videos, "--exported", str(path), "--runtime", runtime, "--json"]
     assert main(command) == 0
