@@ -135,13 +135,18 @@ def check_onnx(
     runtime: str = "onnxruntime",
 ) -> OnnxCheck:
     """Compare an exported file run by `runtime` with eager PyTorch on named inputs; raise if
-    any logit differs more than `tolerance`."""
+    any logit differs more than `tolerance`, or if the runtime cannot run one of the inputs."""
     runner = file_runner(runtime)(path)
     differences = {}
     with torch.no_grad():
         for name, clips in inputs.items():
             expected = model.eval()(clips).numpy()
-            differences[name] = float(np.abs(runner(clips) - expected).max())
+            try:
+                got = runner(clips)
+            except Exception as error:  # each runtime raises its own kinds
+                reason = str(error).strip().splitlines()[0][:300]
+                raise OnnxExportError(f"{path} fails in {runtime} on {name}: {reason}") from error
+            differences[name] = float(np.abs(got - expected).max())
     check = OnnxCheck(differences, tolerance, runtime)
     if check.worst > tolerance:
         raise OnnxExportError(f"{path} does not reproduce the eager model: {check}")

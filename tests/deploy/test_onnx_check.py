@@ -55,6 +55,14 @@ def test_a_difference_in_any_logit_but_the_first_fails_the_check(exported, logit
         check_onnx(path, changed, {"clip": torch.randn(SHAPE)}, tolerance=0.05)
 
 
+def test_an_input_the_runtime_cannot_run_fails_the_check_in_one_line(exported):
+    _, path = exported
+    clips = {"four channels": torch.randn(1, 4, *SHAPE[2:])}
+    with pytest.raises(OnnxExportError, match="fails in onnxruntime on four channels: ") as raised:
+        check_onnx(path, nn.Identity(), clips)
+    assert "\n" not in str(raised.value)
+
+
 def test_a_difference_in_one_clip_of_the_batch_or_in_one_input_fails_the_check(exported):
     model, path = exported
     changed = _Tiny().eval()
