@@ -245,19 +245,47 @@ def default_card(config: FolderConfig, reference: str) -> str:
         f"# {config.model_name}\n\n"
         f"A {card.family} model ({card.name}, {card.params / 1e6:.2f} M parameters) saved with "
         f"effvid {config.effvid_version}. {classes}\n\n"
-        f"{usage_section(reference)}"
+        f"{usage_section(reference, config.model_name)}"
     )
 
 
-def usage_section(reference: str) -> str:
-    """How to use the folder at `reference` (its path or `hf-hub:` name), as markdown."""
-    return (
-        "## Use\n\n"
-        "```bash\npip install effvid\n"
-        f"effvid predict VIDEO --checkpoint {reference}\n```\n\n"
+def usage_section(reference: str, model_name: str) -> str:
+    """How to use the folder at `reference` (its path or `hf-hub:` name) holding registered
+    model `model_name`, as markdown. A video model runs in effvid's commands; an image model
+    (input (B, 3, H, W)) does not: its card shows it in Python and inflated into the VMF built
+    on it, if one is."""
+    from effvid.models.registry import get_model_card, list_models
+
+    python = (
         "```python\nimport effvid\n\n"
         f'model = effvid.create_model("{reference}", pretrained=True)\n'
-        "model.class_names  # the labels, in the order of the logits\n```\n"
+        "model.class_names  # the labels, in the order of the logits\n"
+    )
+    if get_model_card(model_name).is_video:
+        return (
+            "## Use\n\n"
+            "```bash\npip install effvid\n"
+            f"effvid predict VIDEO --checkpoint {reference}\n```\n\n"
+            f"{python}```\n"
+        )
+    use = (
+        "## Use\n\n"
+        f"{model_name} is an image model: it takes images (B, 3, H, W), and effvid's video "
+        "commands (predict, stream, eval, serve) do not run it. In Python:\n\n"
+        f"{python}"
+    )
+    vmfs = [
+        name
+        for name in list_models()
+        if get_model_card(name).extras.get("image_base") == model_name
+    ]
+    if not vmfs:
+        return f"{use}```\n"
+    return (
+        f"{use}\n"
+        f"# on video: its weights inflated into {vmfs[0]}, the VMF built on it, to fine-tune\n"
+        f'video_model = effvid.create_model("{vmfs[0]}")\n'
+        "effvid.load_checkpoint(video_model, model.state_dict())\n```\n"
     )
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from effvid.errors import InputError
 from effvid.models import get_model_card, load_model
 from effvid.models.flops import count_params
-from effvid.models.official import official_metadata
+from effvid.models.official import official_card_notes, official_metadata
 from effvid.models.pretrained import (
     FolderConfig,
     is_model_folder,
@@ -73,10 +73,12 @@ def write_model_folder(
     network, report = load_model(model, checkpoint)
     class_names, preprocessing = report.class_names, report.preprocessing
     official = checkpoint.metadata.model_name is None
+    notes = None
     if official:
         known = official_metadata(network.model_name, network.num_classes)
         if known is not None:
             class_names, preprocessing = known.class_names, known.preprocessing
+            notes = official_card_notes(network.model_name, network.num_classes)
     recipe = training.config if training is not None and training.config else None
     config = FolderConfig(
         model_name=network.model_name,
@@ -93,6 +95,7 @@ def write_model_folder(
         run_dir=run_dir,
         training=training,
         official=official,
+        official_notes=notes,
         reference=reference or str(output),
     )
     return save_model_folder(
@@ -167,18 +170,21 @@ def _model_card(
     run_dir: Path | None,
     training: TrainingCheckpoint | None,
     official: bool,
+    official_notes: str | None,
     reference: str,
 ) -> str:
-    """The markdown body of the folder's README.md."""
+    """The markdown body of the folder's README.md. `official`: the weights come from a
+    checkpoint that does not name its model; `official_notes`: what effvid knows of it, when it
+    is an official release (`effvid.models.official.official_card_notes`)."""
     sections = [
         f"# {config.model_name}" + (f" trained on {_data_name(config)}" if config.recipe else ""),
         _model_section(config, params),
-        _weights_section(weights, run_dir, training, official),
+        _weights_section(weights, run_dir, training, official, official_notes),
         _data_section(config),
         _metrics_section(config, run_dir, training),
         _recipe_section(config),
         _checks_section(config),
-        usage_section(reference),
+        usage_section(reference, config.model_name),
     ]
     return "\n\n".join(section.strip() for section in sections if section) + "\n"
 
@@ -205,7 +211,12 @@ def _model_section(config: FolderConfig, params: int) -> str:
         f"{card.num_classes} classes), {card.flops_total / 1e9:.3f} G for the test views",
     ]
     trained = config.preprocessing or {}
-    if {"num_frames", "sampling_rate", "crop_size"} <= set(trained):
+    if not card.is_video and {"short_side", "crop_size"} <= set(trained):
+        lines.append(
+            f"- its input: short side {trained['short_side']}, centre crop "
+            f"{trained['crop_size']}x{trained['crop_size']} (its preprocessing)"
+        )
+    elif {"num_frames", "sampling_rate", "crop_size"} <= set(trained):
         lines.append(
             f"- trained on: {trained['num_frames']} frames, one every {trained['sampling_rate']}, "
             f"{trained['crop_size']}x{trained['crop_size']} crops (its preprocessing, which "
@@ -220,7 +231,11 @@ def _model_section(config: FolderConfig, params: int) -> str:
 
 
 def _weights_section(
-    weights: Path, run_dir: Path | None, training: TrainingCheckpoint | None, official: bool
+    weights: Path,
+    run_dir: Path | None,
+    training: TrainingCheckpoint | None,
+    official: bool,
+    official_notes: str | None,
 ) -> str:
     if run_dir is not None and training is not None:
         state = training.state
@@ -234,11 +249,13 @@ def _weights_section(
                 f"`last.pth` of run folder `{run_dir}` (epoch {training.epoch}): the run has "
                 "no best.pth"
             )
+    elif official and official_notes:
+        what = f"`{weights}`, an official checkpoint (converted to effvid)"
     elif official:
         what = f"`{weights}`, a checkpoint that does not name its model (converted to effvid)"
     else:
         what = f"the effvid checkpoint `{weights}`"
-    return f"## Weights\n\nFrom {what}."
+    return f"## Weights\n\nFrom {what}." + (f"\n\n{official_notes}" if official_notes else "")
 
 
 def _percent(value: object) -> str:

@@ -171,6 +171,9 @@ def test_an_official_dualformer_checkpoint_becomes_a_folder_that_predicts_kineti
     config = json.loads((folder / "config.json").read_text())
     assert config["class_names"] == dataset_class_names("kinetics400")
     assert config["preprocessing"] == official_metadata("dualformer_t", 400).preprocessing
+    card = (folder / "README.md").read_text()
+    assert "github.com/sail-sg/dualformer" in card and "kinetics400.txt" in card
+    assert f"effvid predict VIDEO --checkpoint {folder}" in card
     records = json.loads(
         effvid_command("predict", video, "--checkpoint", folder, "--clips", "1", "--json")
     )
@@ -179,15 +182,28 @@ def test_an_official_dualformer_checkpoint_becomes_a_folder_that_predicts_kineti
     assert {entry["label"] for entry in top} <= set(dataset_class_names("kinetics400"))
 
 
-def test_an_official_mobile_former_checkpoint_becomes_a_folder_with_imagenet_names(tmp_path):
+@pytest.mark.parametrize(
+    ("name", "vmf"), [("mobileformer_26m", None), ("mobileformer_52m", "vmf_xxs")]
+)
+def test_an_official_mobile_former_checkpoint_becomes_a_folder_with_imagenet_names(
+    tmp_path, name, vmf
+):
     """The authors' checkpoints are timm training checkpoints: weights under 'state_dict'."""
     from effvid.cli import main
 
-    state = effvid.create_model("mobileformer_26m").state_dict()
-    official = tmp_path / "mobile-former-26m.pth.tar"
+    state = effvid.create_model(name).state_dict()
+    official = tmp_path / f"{name}.pth.tar"
     torch.save({"epoch": 450, "state_dict": state}, official)
-    folder = tmp_path / "mobileformer_26m_in1k"
-    assert main(["save-pretrained", str(official), str(folder), "--model", "mobileformer_26m"]) == 0
+    folder = tmp_path / f"{name}_in1k"
+    assert main(["save-pretrained", str(official), str(folder), "--model", name]) == 0
     model = effvid.create_model(str(folder), pretrained=True)
     assert model.class_names == dataset_class_names("imagenet1k")
-    assert model.preprocessing == official_metadata("mobileformer_26m", 1000).preprocessing
+    assert model.preprocessing == official_metadata(name, 1000).preprocessing
+    card = (folder / "README.md").read_text()
+    assert official_card_notes(name, 1000) in card
+    assert "github.com/AAboys/MobileFormer" in card and "imagenet1k.txt" in card
+    assert "does not name its model" not in card
+    # an image model: the card shows what runs it, not the video commands
+    assert "effvid predict" not in card
+    assert f'effvid.create_model("{folder}", pretrained=True)' in card
+    assert (f'effvid.create_model("{vmf}")' in card) == (vmf is not None)
