@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from effvid.cli import main
 from effvid.deploy.export import export_registered_model
@@ -99,6 +100,81 @@ def test_openvino_copies_are_written_checked_and_carry_the_metadata(
         copy = output.with_suffix(f".{precision}.xml")
         assert read_exported_model(copy) == fp32  # card, class names, preprocessing
         assert read_file_metadata(copy)["effvid.precision"] == precision
+    quantised = _quantised_inputs(output.with_suffix(".int8.xml"))
+    assert quantised["GroupConvolution with a channel multiplier"] == 0  # kept in fp32
+    assert quantised["GroupConvolution"] > 0 and quantised["Convolution"] > 0
+
+
+def _quantised_inputs(path) -> dict[str, int]:
+    """How many convolutions of each kind an OpenVINO file computes on quantised inputs."""
+    import openvino as ov
+
+    counts = dict.fromkeys(
+        ["GroupConvolution with a channel multiplier", "GroupConvolution", "Convolution"], 0
+    )
+    for op in ov.Core().read_model(str(path)).get_ops():
+        kind = op.get_type_name()
+        if kind not in counts:
+            continue
+        source = op.input_value(0).get_node()
+        if kind == "GroupConvolution" and op.input_value(1).get_partial_shape()[1].get_length() > 1:
+            kind = "GroupConvolution with a channel multiplier"
+        counts[kind] += source.get_type_name() == "FakeQuantize"
+    return counts
+
+
+@pytest.mark.edge
+@pytest.mark.timeout(900)
+def test_executorch_int8_program_loads_and_follows_the_fp32_model(tmp_path):
+    """A temporally padded convolution in int8: XNNPACK must initialise the program and run it
+    (the pad operator it got before could not be initialised in int8)."""
+    pytest.importorskip("executorch")
+    from torch import nn
+
+    from effvid.deploy.executorch_export import write_executorch
+    from effvid.deploy.frame_conv import FrameConv
+    from effvid.inference.executorch_runtime import ExecuTorchRunner
+
+    class TwoConvs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.full = FrameConv(nn.Conv3d(3, 8, (3, 3, 3), padding=(1, 1, 1)))
+            self.depthwise = FrameConv(nn.Conv3d(8, 8, (3, 1, 1), padding=(1, 0, 0), groups=8))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.depthwise(torch.relu(self.full(x))).mean((2, 3, 4))
+
+    torch.manual_seed(0)
+    model, clip = TwoConvs().eval(), torch.randn(1, 3, 4, 16, 16)
+    path = write_executorch(
+        model,
+        tmp_path / "m.pte",
+        (clip,),
+        {},
+        calibration=[torch.randn_like(clip) for _ in range(4)],
+    )
+    runner = ExecuTorchRunner(path)
+    expected = model(clip)
+    tolerance = 0.05 * float(expected.abs().max())
+    assert torch.allclose(torch.as_tensor(runner(clip)), expected, atol=tolerance)
+
+
+@pytest.mark.edge
+@pytest.mark.timeout(1800)
+def test_executorch_int8_copy_is_written_checked_and_carries_the_metadata(
+    clip_checkpoint, tiny_videos, tmp_path
+):
+    pytest.importorskip("executorch")
+    export = export_registered_model(
+        None, tmp_path / "model.pte", checkpoint=clip_checkpoint, format="executorch", int8=True,
+        calibration=_videos(tiny_videos, "train", 8), check_data=tiny_videos / "test.txt",
+        limits=ANY_AGREEMENT,
+    )  # fmt: skip
+    (copy,) = export.copies
+    assert copy.path.name == "model.int8.pte" and copy.clips == 4
+    assert read_exported_model(copy.path) == read_exported_model(export.path)
+    labels = open_clip_model(onnx=copy.path).info.class_names
+    assert labels == (tiny_videos / "classes.txt").read_text().split()
 
 
 def test_a_copy_too_far_from_fp32_is_not_kept(clip_checkpoint, tiny_videos, tmp_path):
