@@ -73,6 +73,12 @@ BAD_RECIPE_VALUES = {
     "eval.batch_size": ("abc", "0"),
     "output.dir": ("[1]", None),
     "output.keep_every": ("abc", "-1"),
+    "log.backends": ("tensorboard", "[neptune]"),
+    "log.run_name": ("[1]", None),
+    "log.mlflow_tracking_uri": ("[1]", None),
+    "log.mlflow_experiment": ("[1]", None),
+    "log.wandb_project": ("[1]", None),
+    "log.wandb_entity": ("[1]", None),
 }
 CASES = [
     pytest.param(key, value, id=f"{key}={value}")
