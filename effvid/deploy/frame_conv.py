@@ -36,9 +36,12 @@ def frames_to_clip(x: torch.Tensor, batch: int) -> torch.Tensor:
 def zero_frames(flat: torch.Tensor, count: int) -> torch.Tensor:
     """`count` zero frames for `flat` (B, T, C*H*W): (B, count, C*H*W).
 
-    Temporal zero padding is a concatenation of these rather than a pad operator: XNNPACK cannot
-    initialise an int8 constant pad of this layout, and concatenation runs in every runtime."""
-    return flat.new_zeros(flat.shape[0], count, flat.shape[2])
+    Temporal zero padding is a concatenation of these rather than a pad operator (XNNPACK cannot
+    initialise an int8 constant pad of this layout), and they are the first frame times zero
+    rather than a new tensor (ExecuTorch computes a new tensor outside the XNNPACK delegate),
+    repeated by concatenating distinct views (XNNPACK's concatenation counts distinct inputs)."""
+    zero = flat[:, :1] * 0.0
+    return torch.cat([zero.view(zero.shape) for _ in range(count)], 1) if count > 1 else zero
 
 
 class FrameConv(nn.Module):
