@@ -102,16 +102,20 @@ def test_openvino_copies_are_written_checked_and_carry_the_metadata(
         assert read_file_metadata(copy)["effvid.precision"] == precision
     quantised = _quantised_inputs(output.with_suffix(".int8.xml"))
     assert quantised["GroupConvolution with a channel multiplier"] == 0  # kept in fp32
+    assert quantised["MatMul of the global branch"] == 0
     assert quantised["GroupConvolution"] > 0 and quantised["Convolution"] > 0
 
 
 def _quantised_inputs(path) -> dict[str, int]:
-    """How many convolutions of each kind an OpenVINO file computes on quantised inputs."""
+    """How many convolutions and matrix products of each kind an OpenVINO file computes on
+    quantised inputs."""
     import openvino as ov
 
     counts = dict.fromkeys(
-        ["GroupConvolution with a channel multiplier", "GroupConvolution", "Convolution"], 0
+        ["GroupConvolution with a channel multiplier", "GroupConvolution", "Convolution", "MatMul"],
+        0,
     )
+    counts["MatMul of the global branch"] = 0
     for op in ov.Core().read_model(str(path)).get_ops():
         kind = op.get_type_name()
         if kind not in counts:
@@ -119,6 +123,8 @@ def _quantised_inputs(path) -> dict[str, int]:
         source = op.input_value(0).get_node()
         if kind == "GroupConvolution" and op.input_value(1).get_partial_shape()[1].get_length() > 1:
             kind = "GroupConvolution with a channel multiplier"
+        if kind == "MatMul" and "/global_block/" in op.get_friendly_name():
+            kind = "MatMul of the global branch"
         counts[kind] += source.get_type_name() == "FakeQuantize"
     return counts
 
