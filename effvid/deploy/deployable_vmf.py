@@ -310,12 +310,7 @@ class FramesHead(nn.Module):
 class DeployableVMF(nn.Module):
     """A Video Mobile-Former in the frames layout: clips (B, 3, T, H, W) -> logits (B, K);
     `forward_steps` gives a causal model's logits per frame, (B, T, K). Built by
-    `deployable_vmf`, from the modules of the (BatchNorm-folded) model.
-
-    `float_in_int8` are the module types an int8 copy keeps in float: the global branch (the
-    Former and the bridges), the dynamic ReLUs and the head, 4% of the multiply-adds of a VMF-XS;
-    quantised with the rest, the demo VMF-XXS agreed with fp32 on 98.7% of its test videos on
-    ExecuTorch (benchmarks/RESULTS.md)."""
+    `deployable_vmf`, from the modules of the (BatchNorm-folded) model."""
 
     def __init__(self, model: VideoMobileFormer) -> None:
         super().__init__()
@@ -370,6 +365,3 @@ def deployable_vmf(model: VideoMobileFormer) -> DeployableVMF:
         elif type(module) is Former:
             model.set_submodule(name, FramesFormer(module, num_tokens))
     return DeployableVMF(model)
-
-
-DeployableVMF.float_in_int8 = (*REWRITES.values(), FramesFormer)

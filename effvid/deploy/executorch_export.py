@@ -46,8 +46,7 @@ def quantize_for_xnnpack(
     module: nn.Module, example: tuple[torch.Tensor, ...], calibration: Sequence[torch.Tensor]
 ) -> nn.Module:
     """`module` with int8 weights (per channel) and activations (ranges measured on
-    `calibration`, each shaped as example[0]), as XNNPACK's quantiser places them; the module
-    types `module.float_in_int8` names (if any) stay in float.
+    `calibration`, each shaped as example[0]), as XNNPACK's quantiser places them.
 
     Activation ranges are the minimum and maximum seen (the quantiser's default, a histogram
     search per tensor, took more than half an hour for a VMF-XXS on 2 cores; the copy is
@@ -67,8 +66,6 @@ def quantize_for_xnnpack(
     )
     config = replace(config, input_activation=activations, output_activation=activations)
     quantizer = XNNPACKQuantizer().set_global(config)
-    for kind in getattr(module, "float_in_int8", ()):
-        quantizer.set_module_type(kind, None)
     with torch.no_grad():
         graph = torch.export.export(module.eval(), example).module()
         prepared = prepare_pt2e(graph, quantizer)
