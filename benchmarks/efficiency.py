@@ -126,10 +126,11 @@ def _calibration(card) -> list[torch.Tensor]:
 def _program(runtime: str, network, clip: torch.Tensor, path: Path) -> tuple:
     """An ExecuTorch program of a deployable network, fp32 or int8 (lowered as `effvid export`
     lowers it), and what XNNPACK left outside its delegate."""
-    if runtime.endswith("int8"):
+    network = network.eval()
+    if runtime.endswith("int8"):  # a quantised graph, which has no eval()
         calibration = [torch.randn(clip.shape) for _ in range(4)]
-        network = quantize_for_xnnpack(network.eval(), (clip,), calibration)
-    lowering = lower(network.eval(), (clip,), path)
+        network = quantize_for_xnnpack(network, (clip,), calibration)
+    lowering = lower(network, (clip,), path)
     outside = ", ".join(f"{op} {n}" for op, n in lowering["undelegated"].items()) or "nothing"
     return ExecuTorchRunner(
         path
