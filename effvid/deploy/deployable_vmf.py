@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from effvid.deploy.frame_conv import FrameConv, clip_to_frames, frame_conv
+from effvid.deploy.frame_conv import FrameConv, clip_to_frames, frame_conv, repeat
 from effvid.models.layers.convolution import FramewiseConv3d, PointwiseConv3d
 from effvid.models.layers.dynamic_relu import DynamicReLU
 from effvid.models.layers.streaming import CausalConv3d, StreamingLayer
@@ -50,14 +50,6 @@ def _clips_in_batch(clips: int) -> Iterator[None]:
         yield
     finally:
         _CLIPS.reset(token)
-
-
-def repeat(x: torch.Tensor, times: int, dim: int) -> torch.Tensor:
-    """x repeated `times` times along `dim`, as a concatenation of distinct views of x (XNNPACK
-    has no `expand`, and its concatenation counts distinct inputs only)."""
-    if times == 1:
-        return x
-    return torch.cat([x.view(x.shape) for _ in range(times)], dim=dim)
 
 
 def _sets_over_positions(x: torch.Tensor, sets: int) -> torch.Tensor:

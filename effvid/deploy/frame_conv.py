@@ -33,15 +33,21 @@ def frames_to_clip(x: torch.Tensor, batch: int) -> torch.Tensor:
     return flat.reshape(batch, channels, frames, height, width)
 
 
+def repeat(x: torch.Tensor, times: int, dim: int) -> torch.Tensor:
+    """x repeated `times` times along `dim`, as a concatenation of distinct views of x (XNNPACK
+    has no `expand`, and its concatenation counts distinct inputs only)."""
+    if times == 1:
+        return x
+    return torch.cat([x.view(x.shape) for _ in range(times)], dim=dim)
+
+
 def zero_frames(flat: torch.Tensor, count: int) -> torch.Tensor:
     """`count` zero frames for `flat` (B, T, C*H*W): (B, count, C*H*W).
 
     Temporal zero padding is a concatenation of these rather than a pad operator (XNNPACK cannot
     initialise an int8 constant pad of this layout), and they are the first frame times zero
-    rather than a new tensor (ExecuTorch computes a new tensor outside the XNNPACK delegate),
-    repeated by concatenating distinct views (XNNPACK's concatenation counts distinct inputs)."""
-    zero = flat[:, :1] * 0.0
-    return torch.cat([zero.view(zero.shape) for _ in range(count)], 1) if count > 1 else zero
+    rather than a new tensor (ExecuTorch computes a new tensor outside the XNNPACK delegate)."""
+    return repeat(flat[:, :1] * 0.0, count, dim=1)
 
 
 class FrameConv(nn.Module):
