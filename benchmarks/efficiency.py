@@ -119,8 +119,8 @@ def _openvino_fallbacks(runner: OpenVinoRunner) -> str:
     return ", ".join(f"{kind} {count}" for kind, count in slow.most_common()) or "none"
 
 
-def _calibration(card) -> list[torch.Tensor]:
-    return [torch.randn(card.input_shape) for _ in range(4)]
+def _calibration(shape) -> list[torch.Tensor]:
+    return [torch.randn(shape) for _ in range(4)]
 
 
 def _program(runtime: str, network, clip: torch.Tensor, path: Path) -> tuple:
@@ -128,8 +128,7 @@ def _program(runtime: str, network, clip: torch.Tensor, path: Path) -> tuple:
     lowers it), and what XNNPACK left outside its delegate."""
     network = network.eval()
     if runtime.endswith("int8"):  # a quantised graph, which has no eval()
-        calibration = [torch.randn(clip.shape) for _ in range(4)]
-        network = quantize_for_xnnpack(network, (clip,), calibration)
+        network = quantize_for_xnnpack(network, (clip,), _calibration(clip.shape))
     lowering = lower(network, (clip,), path)
     outside = ", ".join(f"{op} {n}" for op, n in lowering["undelegated"].items()) or "nothing"
     return ExecuTorchRunner(
@@ -142,10 +141,14 @@ def _runner(runtime: str, path: Path, card, threads: int):
     if runtime == "onnxruntime":
         return OnnxRunner(path, threads=threads)
     if runtime == "int8":
-        return OnnxRunner(quantize_int8(path, calibration=_calibration(card)), threads=threads)
+        return OnnxRunner(
+            quantize_int8(path, calibration=_calibration(card.input_shape)), threads=threads
+        )
     if runtime == "openvino-int8":
         ir = onnx_to_openvino(path, path.with_suffix(".xml"), {})
-        quantized = quantize_openvino(ir, path.with_suffix(".int8.xml"), _calibration(card))
+        quantized = quantize_openvino(
+            ir, path.with_suffix(".int8.xml"), _calibration(card.input_shape)
+        )
         return OpenVinoRunner(quantized, threads=threads)
     precision = "bf16" if runtime == "openvino-bf16" else "fp32"
     return OpenVinoRunner(path, threads=threads, precision=precision)
